@@ -1,0 +1,11 @@
+"""Placeholder: the `significance` command is being built (see its issue)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("significance", hidden=True)
+    def _placeholder() -> None:
+        raise typer.Exit(2)
