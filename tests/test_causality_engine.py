@@ -1,0 +1,100 @@
+"""The flip-test engine against fake sources of known causality (fast, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from golf_audit.causality.engine import audit_source, choose_flips, wrong_tokens
+from golf_audit.findings import Status
+
+from causality_fakes import FakeSource, RowlessSource, stream
+
+
+def test_causal_source_passes_with_evidence():
+    res = audit_source(FakeSource(), stream(), flips=32, seed=1)
+    assert res.status is Status.PASS, res.summary
+    assert res.failed_tests == [] and res.channels == []
+    assert res.stream_flip.flips == 32 and res.target_flip.flips == 32
+    assert res.stream_flip.positions_affected == 0 and res.stream_flip.max_abs_delta == 0.0
+    assert res.distribution.checked == 64 and res.distribution.changed == 0
+    assert res.normalization.rows_off == 0
+    assert abs(res.self_prediction.mean) == 0.0
+    assert res.null_max_abs_delta == 0.0
+
+
+def test_target_leak_fails_on_target_channel_only():
+    res = audit_source(FakeSource("target"), stream(), flips=16)
+    assert res.status is Status.FAIL
+    assert "distribution" in res.failed_tests
+    assert "stream-flip" not in res.failed_tests and "target-flip" not in res.failed_tests
+    assert res.channels == ["target"]
+    assert res.self_prediction.mean > 0.5  # seeing the true target helps predict it
+
+
+def test_context_leak_fails_both_flips():
+    res = audit_source(FakeSource("context"), stream(), flips=16)
+    assert res.status is Status.FAIL
+    assert {"stream-flip", "target-flip"} <= set(res.failed_tests)
+    assert "context" in res.channels
+    ex = res.stream_flip.example
+    assert ex is not None and ex.position < ex.flip and ex.delta != 0.0
+
+
+def test_nondeterminism_is_error_not_fail():
+    res = audit_source(FakeSource("noise"), stream(), flips=8)
+    assert res.status is Status.ERROR
+    assert "nondeterministic" in res.summary
+    assert res.null_max_abs_delta > 0
+
+
+def test_unnormalized_rows_fail_normalization_only():
+    res = audit_source(FakeSource("mass"), stream(), flips=8)
+    assert res.status is Status.FAIL and res.failed_tests == ["normalization"]
+    assert abs(res.normalization.worst_mass - 2.0) < 1e-9
+
+
+def test_rowless_source_skips_row_tests_but_still_runs_flips():
+    res = audit_source(RowlessSource(), stream(), flips=8)
+    assert res.status is Status.PASS
+    assert res.distribution is None and res.normalization is None and res.self_prediction is None
+
+
+def test_crashing_source_is_error():
+    class Broken(FakeSource):
+        def run(self, *a, **k):
+            raise RuntimeError("boom")
+
+    res = audit_source(Broken(), stream(), flips=4)
+    assert res.status is Status.ERROR and "boom" in res.summary
+
+
+def test_flip_choice_includes_boundaries_and_is_seeded():
+    scored = np.ones(100, dtype=bool)
+    scored[:3] = False
+    flips = choose_flips(scored, 10, seed=5, boundaries=[50, 1])
+    assert len(flips) == 10 and {3, 50, 99} <= set(flips) and 1 not in flips
+    assert flips == choose_flips(scored, 10, seed=5, boundaries=[50, 1])
+    assert flips != choose_flips(scored, 10, seed=6, boundaries=[50, 1])
+    assert choose_flips(scored, 1000, 0) == list(range(3, 100))
+
+
+def test_wrong_tokens_differ_from_truth_and_cover_vocab():
+    truth = [3] * 2000
+    wrong = wrong_tokens(truth, 16, seed=0)
+    assert 3 not in wrong and set(wrong) == set(range(16)) - {3}
+
+
+def test_tolerance_and_flip_count_change_evidence_not_verdict():
+    a = audit_source(FakeSource("context"), stream(), flips=8, tolerance=1e-9)
+    b = audit_source(FakeSource("context"), stream(), flips=24, tolerance=1e-6)
+    assert a.status is b.status is Status.FAIL
+    assert a.stream_flip.flips != b.stream_flip.flips
+    assert a.stream_flip.positions_affected != b.stream_flip.positions_affected
+
+
+def test_parallel_workers_give_the_same_result():
+    serial = audit_source(FakeSource("context"), stream(), flips=12)
+    pooled = audit_source(FakeSource("context"), stream(), flips=12, workers=2)
+    assert pooled.flip_positions == serial.flip_positions
+    assert pooled.stream_flip.positions_affected == serial.stream_flip.positions_affected
+    assert pooled.stream_flip.max_abs_delta == serial.stream_flip.max_abs_delta
