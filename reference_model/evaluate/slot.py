@@ -1,0 +1,200 @@
+"""``slot``: the seed PR's SLOT and its variants (DOMAIN.md §3), one evaluator with settings.
+
+For each batch of ``batch`` sliding windows, with the model frozen:
+
+    H      = forward_hidden(x) under no-grad, cast to fp32             (B, T, d)
+    delta  = zeros (B, 1, d)  [delta=window]  or (1, 1, d) [delta=batch]
+    bias   = zeros (B, 1, V)  [delta=window]  or (1, 1, V) [delta=batch]   (logit_bias=true)
+    logits = c * tanh(((H + delta) @ W^T + bias) / c)                     (tied head, softcap c)
+    loss   = mean NLL over the mask positions of the whole batch
+    AdamW(lr cosine lr -> lr_min over ``steps``, betas, eps, wd) on (delta, bias)
+    then the scored positions are scored with the optimized delta/bias.
+
+mask=scored (the seed): the mask *is* the scored positions, so each target helps fit the
+parameters that then score it: not causal. mask=context: positions [0, s) of the window, all
+already scored by earlier windows; causal with a per-window delta, not with delta=batch
+(one delta shared by consecutive windows lets a window's context carry targets that an
+earlier window of the same batch scores).
+
+Speed (impl=fast, the default). Only masked and scored positions ever reach the head, and
+because (H + delta) W^T = H W^T + delta W^T, the (P, V) product H W^T is computed once per
+batch; each step then costs one (G, d) x (d, V) product plus elementwise work on the masked
+rows, with the gradient written out by hand (softmax - onehot, through tanh, summed per
+group). impl=reference is the straightforward full-window autograd version (as the seed
+PR runs it), kept for the equivalence test and the benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..metric import ByteLUTs
+from .base import Evaluator, ScoreAccumulator, Scored, Window, register, split_stream
+from .common import (apply_softcap, batched, check_choice, check_positive, hidden_states, make_batch, model_device,
+                     output_weight, rank_share, sliding_windows, softcap)
+
+
+@dataclass
+class SlotSettings:
+    mask: str = "scored"  # scored (the seed: fit on the positions it scores) | context (positions [0, s))
+    delta: str = "window"  # window: one delta/bias per window | batch: one shared by the whole batch
+    logit_bias: bool = True  # also fit a per-vocab logit bias
+    steps: int = 16  # AdamW steps per batch
+    lr: float = 0.008  # peak lr (first step)
+    lr_min: float = 0.0008  # final lr; cosine from lr to lr_min over the steps (lr_min=lr: constant)
+    betas: tuple = (0.9, 0.999)  # AdamW betas (torch default, as the seed)
+    eps: float = 1e-5  # AdamW eps
+    wd: float = 1e-8  # AdamW weight decay
+    batch: int = 32  # windows per SLOT batch (SLOT_BATCH_SEQS)
+    stride: int = 0  # sliding stride; 0 = the model's EVAL_STRIDE (64 in the seed)
+    seq_len: int = 0  # window length; 0 = the model's EVAL_SEQ_LEN (2048 in the seed)
+    tail: str = "once"  # once | records (records re-score the tail, as the seed PR)
+    seed: int = 0  # unused by the algorithm (no randomness); kept for a uniform interface
+    impl: str = "fast"  # fast | reference (full-window autograd, for tests and the benchmark)
+
+
+def cosine_lr(step: int, steps: int, lr: float, lr_min: float) -> float:
+    """The seed's schedule: lr at the first step, lr_min at the last."""
+    if steps <= 1:
+        return lr
+    return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * step / (steps - 1)))
+
+
+def mask_spans(windows: Sequence[Window], mask: str) -> list[tuple[int, int]]:
+    """Window-relative (lo, hi) of the positions the SLOT loss averages over."""
+    if mask == "scored":
+        return [(w.score_from - w.start, w.length) for w in windows]
+    return [(0, w.score_from - w.start) for w in windows]
+
+
+@register
+class Slot(Evaluator):
+    name = "slot"
+    Settings = SlotSettings
+    summary = "SLOT: per-window hidden delta + logit bias fitted by AdamW at eval time"
+
+    def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
+              targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
+        s = self.settings
+        check_choice("mask", s.mask, ("scored", "context"))
+        check_choice("delta", s.delta, ("window", "batch"))
+        check_choice("impl", s.impl, ("fast", "reference"))
+        check_positive(batch=s.batch)
+        if s.steps < 0 or len(s.betas) != 2:
+            raise ValueError("slot needs steps >= 0 and betas=(b1,b2)")
+        inputs, tgt = split_stream(tokens, targets)
+        windows = sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail)
+        acc = ScoreAccumulator(inputs, tgt, luts, logprob_positions)
+        run = self._batch_fast if s.impl == "fast" else self._batch_reference
+        for group in batched(rank_share(windows), s.batch):
+            run(model, acc, group)
+        return acc.finish(evaluator=self.describe(), windows=len(windows))
+
+    def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+        s = self.settings
+        return torch.optim.AdamW(params, lr=s.lr, betas=tuple(s.betas), eps=s.eps, weight_decay=s.wd)
+
+    def _set_lr(self, opt: torch.optim.Optimizer, step: int) -> None:
+        s = self.settings
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, s.steps, s.lr, s.lr_min)
+
+    # ------------------------------------------------------------------ fast path
+
+    def _batch_fast(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window]) -> None:
+        s = self.settings
+        device = model_device(model)
+        W = output_weight(model)  # (V, d)
+        cap = softcap(model)
+        # Positions the head must see: the scored ones, plus the mask when it differs.
+        need = [(0, w.length) for w in windows] if s.mask == "context" else mask_spans(windows, "scored")
+        wb = make_batch(acc.inputs, windows, need)
+        rows, cols = wb.rows.to(device), wb.cols.to(device)
+        h = hidden_states(model, wb.x)[rows, cols]  # (P, d)
+        base = F.linear(h, W)  # (P, V): H W^T, fixed across steps
+        y = acc.targets[wb.targets_idx].to(device)
+        score_from = torch.tensor([w.score_from - w.start for w in windows], device=device)
+        is_scored = cols >= score_from[rows]
+        opt_sel = is_scored if s.mask == "scored" else ~is_scored
+        groups = rows if s.delta == "window" else torch.zeros_like(rows)
+        G = len(windows) if s.delta == "window" else 1
+        delta = torch.zeros(G, W.size(1), device=device)
+        bias = torch.zeros(G, W.size(0), device=device) if s.logit_bias else None
+        params = [delta] + ([bias] if bias is not None else [])
+
+        def shift() -> torch.Tensor:  # (G, V): delta W^T (+ bias)
+            out = F.linear(delta, W)
+            return out + bias if bias is not None else out
+
+        n_mask = int(opt_sel.sum())
+        if s.steps > 0 and n_mask > 0:
+            m_base, m_y, m_g = base[opt_sel], y[opt_sel], groups[opt_sel]
+            onehot = F.one_hot(m_y, W.size(0)).to(base.dtype)
+            opt = self._optimizer(params)
+            for step in range(s.steps):
+                self._set_lr(opt, step)
+                z = m_base + shift()[m_g]
+                if cap > 0:
+                    t = torch.tanh(z / cap)
+                    logits = cap * t
+                else:
+                    logits = z
+                # d(mean NLL)/d logits = (softmax - onehot) / n; through the softcap: * (1 - t^2).
+                grad_z = (torch.softmax(logits, dim=-1) - onehot).div_(n_mask)
+                if cap > 0:
+                    grad_z.mul_(1 - t * t)
+                grad_shift = torch.zeros(G, W.size(0), device=device).index_add_(0, m_g, grad_z)
+                delta.grad = grad_shift @ W
+                if bias is not None:
+                    bias.grad = grad_shift
+                opt.step()
+        sc_sel = is_scored.nonzero().squeeze(1)
+        logits = apply_softcap(base[sc_sel] + shift()[groups[sc_sel]], cap)
+        nll = F.cross_entropy(logits, y[sc_sel], reduction="none")
+        acc.add(wb.targets_idx[sc_sel.cpu()], nll, lambda idx: torch.log_softmax(logits[idx], dim=-1))
+
+    # ------------------------------------------------------------- reference path
+
+    def _batch_reference(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window]) -> None:
+        """The straightforward version: full-window logits every step, autograd, a (B, T) mask."""
+        s = self.settings
+        device = model_device(model)
+        W = output_weight(model)
+        cap = softcap(model)
+        wb = make_batch(acc.inputs, windows, [(0, 0)] * len(windows))
+        B, T = wb.x.shape
+        H = hidden_states(model, wb.x)  # (B, T, d)
+        y = torch.zeros(B, T, dtype=torch.long)
+        mask = torch.zeros(B, T)
+        for k, (w, (lo, hi)) in enumerate(zip(windows, mask_spans(windows, s.mask))):
+            y[k, : w.length] = acc.targets[w.start : w.end]
+            mask[k, lo:hi] = 1.0
+        y, mask = y.to(device), mask.to(device)
+        G = B if s.delta == "window" else 1
+        delta = torch.zeros(G, 1, W.size(1), device=device, requires_grad=True)
+        bias = torch.zeros(G, 1, W.size(0), device=device, requires_grad=True) if s.logit_bias else None
+
+        def logits_of() -> torch.Tensor:
+            z = (H + delta) @ W.T
+            return apply_softcap(z + bias if bias is not None else z, cap)
+
+        if s.steps > 0 and mask.sum() > 0:
+            opt = self._optimizer([delta] + ([bias] if bias is not None else []))
+            for step in range(s.steps):
+                self._set_lr(opt, step)
+                opt.zero_grad(set_to_none=True)
+                nll = F.cross_entropy(logits_of().reshape(B * T, -1), y.reshape(-1), reduction="none").reshape(B, T)
+                ((nll * mask).sum() / mask.sum()).backward()
+                opt.step()
+        with torch.no_grad():
+            logits = logits_of()
+        for k, w in enumerate(windows):
+            lo = w.score_from - w.start
+            lg = logits[k, lo : w.length]
+            nll = F.cross_entropy(lg, y[k, lo : w.length], reduction="none")
+            acc.add(torch.arange(w.score_from, w.end), nll, lambda idx, lg=lg: torch.log_softmax(lg[idx], dim=-1))
