@@ -1,11 +1,47 @@
-"""Placeholder: the `report` command is being built (see its issue)."""
+"""`golf-audit report`: one compliance report for a PR folder or a whole records tree."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from ..findings import Severity
+from ..output import emit, stderr_console
+from ..render import ReportFormat
+from .common import guarded
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("report", hidden=True)
-    def _placeholder() -> None:
-        raise typer.Exit(2)
+    @app.command("report")
+    @guarded
+    def report_command(
+        folder: Annotated[Path, typer.Argument(help="A records folder (the one a PR adds), or a records tree with --recursive.")],
+        *,
+        recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Audit every records folder under FOLDER and print a leaderboard; each folder is tested against the previous leader of its track.")] = False,
+        baseline: Annotated[Optional[Path], typer.Option(help="Previous leader's records folder, for the significance checks (GA-SIG-*).")] = None,
+        dynamic: Annotated[bool, typer.Option("--dynamic", help="Also run the slow dynamic checks (flip test of the script's own eval functions in a child process).")] = False,
+        fail_on: Annotated[Severity, typer.Option(help="Exit 1 when a check of this severity or higher fails.")] = Severity.ERROR,
+        check: Annotated[Optional[list[str]], typer.Option("--check", help="Run only these check ids (repeatable); see `golf-audit checks`.")] = None,
+        format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, json, markdown (PR comment) or sarif (code scanning).")] = ReportFormat.table,
+        output: Annotated[Optional[Path], typer.Option(help="Write the report to this file (atomically) instead of stdout.")] = None,
+    ) -> None:
+        """Run every applicable check on FOLDER; exit 0 no failure, 1 a failure at or above --fail-on, 2 bad input or cannot conclude."""
+        from ..checks import select
+        from ..render import render
+        from ..report import audit_single, audit_tree, command_line
+        from ..render.common import counts_text, verdict_line
+
+        checks = select(check)
+        if recursive:
+            if baseline is not None:
+                stderr_console.print("--baseline is ignored with --recursive (each folder uses the previous leader)")
+            report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command_line())
+        else:
+            report = audit_single(folder, baseline=baseline, dynamic=dynamic, checks=checks, fail_on=fail_on,
+                                  command=command_line())
+        emit(render(report, format), output)
+        symbol, word = verdict_line(report)
+        stderr_console.print(f"{symbol} {word}: {counts_text(report.counts())}", markup=False)
+        raise typer.Exit(report.exit_code())

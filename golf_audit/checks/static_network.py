@@ -1,0 +1,29 @@
+"""GA-STATIC-006: network imports or downloads.
+
+Rationale: training and evaluation run without network access; fetched data or weights are
+not counted in the artifact.
+
+Example: ``import requests`` or ``urllib.request.urlopen(...)`` in ``train_gpt.py``.
+
+Fix: remove the network access; ship what is needed inside the 16 MB.
+"""
+
+from ..findings import Severity
+from . import collect, rules
+from .base import AuditContext, Check, Outcome
+
+
+def _run(ctx: AuditContext) -> Outcome:
+    return collect.static_outcome(ctx, CHECK.id)
+
+
+CHECK = Check(
+    id="GA-STATIC-006",
+    title="No network access",
+    severity=Severity.ERROR,
+    rule=rules.NO_NETWORK,
+    remediation="Remove network imports and downloads; ship everything in the artifact.",
+    family="static",
+    run=_run,
+    doc=__doc__,
+)

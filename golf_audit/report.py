@@ -1,0 +1,246 @@
+"""`golf-audit report`: run every registered check on a records folder or a whole tree.
+
+Scorecard shape: ``checks.collect`` gathers raw data from the other libraries (once per
+folder), each check turns it into a finding, and this module evaluates the findings into a
+verdict and an exit code. Rendering lives in ``golf_audit.render``.
+
+Exit codes: 0 no failure; 1 a check failed at or above ``fail_on`` severity; 2 bad input, or
+no failure but a check at or above ``fail_on`` errored or no check ran at all (the audit cannot conclude, and an
+error never reads as a pass).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .checks import AuditContext, AuditOptions, Check, all_checks
+from .checks import collect
+from .errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_VIOLATION, BadInput
+from .findings import STATUS_ORDER, CheckResult, Severity, Status, worst
+
+SCHEMA_VERSION = 1
+
+# Families shown as the leaderboard's verdict columns.
+ARTIFACT_IDS = ("GA-SIZE-001", "GA-SIZE-002", "GA-SIZE-003", "GA-SIZE-004")
+TIME_IDS = ("GA-TIME-001", "GA-TIME-002")
+LEADER_SIG_ID = "GA-SIG-002"
+
+
+@dataclass
+class FolderAudit:
+    """Every check's result on one records folder."""
+
+    folder: Path
+    name: str  # how the folder is shown (relative to the audited tree)
+    results: list[CheckResult]
+    claimed_bpb: float | None = None
+    commit: str | None = None  # last git commit touching the folder, when it is in a repo
+    baseline: str | None = None  # the folder significance was tested against
+
+    @property
+    def verdict(self) -> Status:
+        return worst([r.status for r in self.results])
+
+    def counts(self) -> dict[str, int]:
+        return count_statuses(self.results)
+
+    def result(self, check_id: str) -> CheckResult | None:
+        return next((r for r in self.results if r.check_id == check_id), None)
+
+    def family_verdict(self, ids: tuple[str, ...]) -> Status:
+        """Worst status among ``ids``, ignoring checks that do not apply."""
+        return worst([r.status for r in self.results if r.check_id in ids])
+
+    def worst_finding(self) -> CheckResult | None:
+        """The most serious fail/error/warn: worst status first, then highest severity."""
+        bad = [r for r in self.results if r.status in (Status.FAIL, Status.ERROR, Status.WARN)]
+        if not bad:
+            return None
+        return min(bad, key=lambda r: (STATUS_ORDER.index(r.status), -r.severity.rank))
+
+
+@dataclass
+class AuditReport:
+    """One run of ``golf-audit report``: a single folder, or every folder of a tree."""
+
+    subject: str
+    recursive: bool
+    folders: list[FolderAudit]
+    fail_on: Severity = Severity.ERROR
+    dynamic: bool = False
+    command: str = ""
+    tool_version: str = __version__
+    date: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    environment: dict[str, str] = field(default_factory=lambda: environment())
+
+    @property
+    def results(self) -> list[CheckResult]:
+        return [r for f in self.folders for r in f.results]
+
+    def counts(self) -> dict[str, int]:
+        return count_statuses(self.results)
+
+    def exit_code(self) -> int:
+        return exit_code(self.results, self.fail_on)
+
+
+# How counts are listed: the outcomes a reader must act on first.
+COUNT_ORDER = [Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.NOT_RUN, Status.NOT_APPLICABLE]
+
+
+def count_statuses(results: list[CheckResult]) -> dict[str, int]:
+    out = {s.value: 0 for s in COUNT_ORDER}
+    for r in results:
+        out[r.status.value] += 1
+    return out
+
+
+def exit_code(results: list[CheckResult], fail_on: Severity = Severity.ERROR) -> int:
+    """0 no failure; 1 a failure at/above ``fail_on``; 2 no failure but an error at/above it, or nothing ran."""
+    gated = [r for r in results if r.severity.rank >= fail_on.rank]
+    if any(r.status is Status.FAIL for r in gated):
+        return EXIT_VIOLATION
+    if any(r.status is Status.ERROR for r in gated):
+        return EXIT_BAD_INPUT
+    if results and all(r.status is Status.NOT_RUN for r in results):
+        return EXIT_BAD_INPUT  # nothing was checked: no conclusion, and certainly not a pass
+    return EXIT_PASS
+
+
+def environment() -> dict[str, str]:
+    """What produced the report: Python, platform and the versions that matter."""
+    env = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    for dist in ("torch", "numpy", "scipy"):
+        try:
+            env[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            env[dist] = "absent"
+    return env
+
+
+def git_commit(folder: Path) -> str | None:
+    """The last commit touching ``folder`` when it lives in a git checkout, else None."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "log", "-1", "--format=%H", "--", "."],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+RECORDS_FILE_PATTERNS = ("README.md", "submission*.json", "*.log", "*.txt")
+
+
+def is_records_folder(path: Path) -> bool:
+    """A records folder ships a README, a submission JSON or a log (a track folder only holds folders)."""
+    return path.is_dir() and any(f.is_file() for pattern in RECORDS_FILE_PATTERNS for f in path.glob(pattern))
+
+
+def check_folder(folder: str | Path) -> Path:
+    path = Path(folder)
+    if not path.exists():
+        raise BadInput(f"{path}: no such folder")
+    if not path.is_dir():
+        raise BadInput(f"{path}: not a folder")
+    return path
+
+
+def audit_folder(
+    folder: str | Path,
+    options: AuditOptions | None = None,
+    checks: list[Check] | None = None,
+    name: str | None = None,
+) -> FolderAudit:
+    """Run ``checks`` (default: all registered) on one records folder."""
+    path = check_folder(folder)
+    if not is_records_folder(path):
+        raise BadInput(f"{path}: not a records folder (no README.md, submission.json or log); use --recursive for a tree")
+    ctx = AuditContext(path, options or AuditOptions())
+    results = [check.evaluate(ctx) for check in (checks if checks is not None else all_checks())]
+    baseline = ctx.options.baseline
+    return FolderAudit(
+        folder=path,
+        name=name or path.name,
+        results=results,
+        claimed_bpb=collect.claimed_bpb(ctx),
+        commit=git_commit(path),
+        baseline=baseline.name if baseline else None,
+    )
+
+
+def find_folders(tree: Path) -> list[Path]:
+    """Every records folder under ``tree``, chronological (the date prefix) within each track."""
+    found: list[Path] = []
+
+    def walk(path: Path) -> None:
+        for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if is_records_folder(child):
+                found.append(child)
+            else:
+                walk(child)
+
+    walk(tree)
+    return found
+
+
+def audit_tree(
+    tree: str | Path,
+    *,
+    dynamic: bool = False,
+    checks: list[Check] | None = None,
+    fail_on: Severity = Severity.ERROR,
+    command: str = "",
+) -> AuditReport:
+    """Audit every folder of a records tree, each against the leader before it in its track.
+
+    The previous leader is the folder with the lowest claimed val_bpb among the earlier
+    folders of the same track; it is the baseline of the significance checks.
+    """
+    root = check_folder(tree)
+    folders = find_folders(root)
+    if not folders:
+        raise BadInput(f"{root}: no records folders under it (folders with README.md, submission.json or logs)")
+    audits: list[FolderAudit] = []
+    leaders: dict[Path, tuple[float, Path]] = {}  # track -> (bpb, folder)
+    for folder in folders:
+        leader = leaders.get(folder.parent)
+        options = AuditOptions(baseline=leader[1] if leader else None, dynamic=dynamic)
+        audit = audit_folder(folder, options, checks, name=str(folder.relative_to(root)))
+        audits.append(audit)
+        if audit.claimed_bpb is not None and (leader is None or audit.claimed_bpb < leader[0]):
+            leaders[folder.parent] = (audit.claimed_bpb, folder)
+    return AuditReport(subject=str(tree), recursive=True, folders=audits, fail_on=fail_on,
+                       dynamic=dynamic, command=command)
+
+
+def audit_single(
+    folder: str | Path,
+    *,
+    baseline: str | Path | None = None,
+    dynamic: bool = False,
+    checks: list[Check] | None = None,
+    fail_on: Severity = Severity.ERROR,
+    command: str = "",
+) -> AuditReport:
+    """Audit one PR folder (optionally against a baseline folder)."""
+    base = check_folder(baseline) if baseline is not None else None
+    audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic), checks)
+    return AuditReport(subject=str(folder), recursive=False, folders=[audit], fail_on=fail_on,
+                       dynamic=dynamic, command=command)
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command as typed, for the report's provenance line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(["golf-audit", *args])
