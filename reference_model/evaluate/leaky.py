@@ -21,7 +21,7 @@ import torch
 
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, register, split_stream
-from .common import check_positive, frozen_copy, iter_scored_logits, rank_share, resolve_geometry, sliding_windows
+from .common import TAILS, check_choice, check_positive, frozen_copy, iter_scored_logits, rank_share, resolve_geometry, sliding_windows
 from .sliding import score_windows
 from .ttt import train_on_span, trainable_parameters
 
@@ -37,6 +37,10 @@ class NgramTargetSettings:
     stride: int = 0  # sliding stride; 0 = the model's EVAL_STRIDE
     batch: int = 32  # windows per forward pass
     tail: str = "once"  # once | records
+
+    def __post_init__(self) -> None:
+        check_choice("tail", self.tail, TAILS)
+        check_positive(batch=self.batch)
 
 
 def context_hashes(inputs: np.ndarray, order: int, buckets: int) -> np.ndarray:
@@ -57,7 +61,7 @@ class NgramTarget(Evaluator):
     def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
-        check_positive(order=s.order, buckets=s.buckets, batch=s.batch)
+        check_positive(order=s.order, buckets=s.buckets)
         inputs, tgt = split_stream(tokens, targets)
         windows = rank_share(sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail))
         wanted = set(int(p) for p in logprob_positions)
@@ -111,6 +115,10 @@ class TwoPassSettings:
     tail: str = "once"  # once | records
     seed: int = 0  # torch seed set before adapting
 
+    def __post_init__(self) -> None:
+        check_choice("tail", self.tail, TAILS)
+        check_positive(batch=self.batch)
+
 
 @register
 class TwoPass(Evaluator):
@@ -121,7 +129,6 @@ class TwoPass(Evaluator):
     def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
-        check_positive(batch=s.batch)
         inputs, tgt = split_stream(tokens, targets)
         seq_len, _ = resolve_geometry(model, s.seq_len, s.stride)
         windows = rank_share(sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail))
@@ -151,6 +158,10 @@ class UnnormalizedSettings:
     batch: int = 32  # windows per forward pass
     tail: str = "once"  # once | records
 
+    def __post_init__(self) -> None:
+        check_choice("tail", self.tail, TAILS)
+        check_positive(batch=self.batch)
+
 
 @register
 class Unnormalized(Evaluator):
@@ -161,7 +172,6 @@ class Unnormalized(Evaluator):
     def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
-        check_positive(batch=s.batch)
         if s.boost < 0:
             raise ValueError(f"setting boost={s.boost} must be >= 0")
         inputs, tgt = split_stream(tokens, targets)

@@ -15,7 +15,7 @@ import torch
 
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, Window, register, split_stream
-from .common import check_positive, iter_scored_logits, nll_from_logits, rank_share, sliding_windows
+from .common import TAILS, check_choice, check_positive, iter_scored_logits, nll_from_logits, rank_share, sliding_windows
 
 
 def score_windows(acc: ScoreAccumulator, model: torch.nn.Module, windows: Sequence[Window], batch: int) -> None:
@@ -32,6 +32,10 @@ class SlidingSettings:
     batch: int = 32  # windows per forward pass
     tail: str = "once"  # once: every target scored once; records: re-score the tail as the records do
 
+    def __post_init__(self) -> None:
+        check_choice("tail", self.tail, TAILS)
+        check_positive(batch=self.batch)
+
 
 @register
 class Sliding(Evaluator):
@@ -42,7 +46,6 @@ class Sliding(Evaluator):
     def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
-        check_positive(batch=s.batch)
         inputs, tgt = split_stream(tokens, targets)
         windows = sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail)
         acc = ScoreAccumulator(inputs, tgt, luts, logprob_positions)

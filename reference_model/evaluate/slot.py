@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, Window, register, split_stream
-from .common import (apply_softcap, batched, check_choice, check_positive, hidden_states, make_batch, model_device,
+from .common import (TAILS, apply_softcap, batched, check_choice, check_positive, hidden_states, make_batch, model_device,
                      output_weight, rank_share, sliding_windows, softcap)
 
 
@@ -56,6 +56,15 @@ class SlotSettings:
     tail: str = "once"  # once | records (records re-score the tail, as the seed PR)
     seed: int = 0  # unused by the algorithm (no randomness); kept for a uniform interface
     impl: str = "fast"  # fast | reference (full-window autograd, for tests and the benchmark)
+
+    def __post_init__(self) -> None:
+        check_choice("mask", self.mask, ("scored", "context"))
+        check_choice("delta", self.delta, ("window", "batch"))
+        check_choice("tail", self.tail, TAILS)
+        check_choice("impl", self.impl, ("fast", "reference"))
+        check_positive(batch=self.batch)
+        if self.steps < 0 or len(self.betas) != 2:
+            raise ValueError(f"slot needs steps >= 0 and betas=(b1,b2), got steps={self.steps} betas={self.betas}")
 
 
 def cosine_lr(step: int, steps: int, lr: float, lr_min: float) -> float:
@@ -81,12 +90,6 @@ class Slot(Evaluator):
     def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
-        check_choice("mask", s.mask, ("scored", "context"))
-        check_choice("delta", s.delta, ("window", "batch"))
-        check_choice("impl", s.impl, ("fast", "reference"))
-        check_positive(batch=s.batch)
-        if s.steps < 0 or len(s.betas) != 2:
-            raise ValueError("slot needs steps >= 0 and betas=(b1,b2)")
         inputs, tgt = split_stream(tokens, targets)
         windows = sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail)
         acc = ScoreAccumulator(inputs, tgt, luts, logprob_positions)

@@ -23,6 +23,10 @@ class StandardSettings:
     batch: int = 32  # windows per forward pass
     tail: str = "once"  # once|records; non-overlapping windows never re-score, so both agree
 
+    def __post_init__(self) -> None:
+        check_choice("tail", self.tail, TAILS)
+        check_positive(batch=self.batch)
+
 
 @register
 class Standard(Evaluator):
@@ -33,8 +37,6 @@ class Standard(Evaluator):
     def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
-        check_choice("tail", s.tail, TAILS)
-        check_positive(batch=s.batch)
         inputs, tgt = split_stream(tokens, targets)
         seq_len, _ = resolve_geometry(model, s.seq_len, 1)
         n = tgt.numel()

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, register, split_stream
-from .common import batched, check_choice, check_positive, dist_info, frozen_copy, model_device, rank_share, resolve_geometry, sliding_windows
+from .common import TAILS, batched, check_choice, check_positive, dist_info, frozen_copy, model_device, rank_share, resolve_geometry, sliding_windows
 from .sliding import score_windows
 
 
@@ -42,6 +42,11 @@ class TTTSettings:
     stride: int = 0  # sliding stride; 0 = the model's EVAL_STRIDE
     tail: str = "once"  # once | records
     seed: int = 0  # torch seed set before adapting (the algorithm itself draws nothing)
+
+    def __post_init__(self) -> None:
+        check_choice("order", self.order, ("score_first", "train_first"))
+        check_choice("tail", self.tail, TAILS)
+        check_positive(chunk=self.chunk, batch=self.batch, epochs=self.epochs)
 
 
 def trainable_parameters(model: torch.nn.Module, freeze_blocks: int) -> list[torch.nn.Parameter]:
@@ -99,8 +104,6 @@ class TTT(Evaluator):
     def score(self, model: torch.nn.Module, tokens: torch.Tensor, luts: ByteLUTs, *,
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
-        check_choice("order", s.order, ("score_first", "train_first"))
-        check_positive(chunk=s.chunk, batch=s.batch)
         inputs, tgt = split_stream(tokens, targets)
         n = tgt.numel()
         seq_len, _ = resolve_geometry(model, s.seq_len, s.stride)
