@@ -8,10 +8,6 @@ from ..errors import EXIT_BAD_INPUT, EXIT_VIOLATION
 from ..findings import Evidence, Status
 from ..report import AuditReport, FolderAudit
 
-STATUS_WORDS = {
-    "fail": "failed", "error": "errors", "warn": "warnings", "not-run": "not run",
-    "pass": "passed", "not-applicable": "not applicable",
-}
 
 
 def number(value: Any, unit: str | None = None) -> str:
@@ -61,7 +57,8 @@ def verdict_line(report: AuditReport) -> tuple[str, str]:
 
 
 def counts_text(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items())
+    """``1 fail, 0 error, 1 warn, 3 pass, 2 not-run, 0 not-applicable`` (status names, no plurals)."""
+    return ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
 def significance_cell(audit: FolderAudit) -> str:
@@ -87,3 +84,7 @@ def finding_cell(audit: FolderAudit) -> str:
 
 def bpb_cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.5f}"
+
+
+def folders_text(n: int) -> str:
+    return f"{n} folder" if n == 1 else f"{n} folders"

@@ -86,7 +86,7 @@ def render(report: AuditReport) -> str:
     counts = common.counts_text(report.counts())
     lines: list[str] = []
     if report.recursive:
-        lines.append(f"### golf-audit report: `{report.subject}` ({len(report.folders)} folders)")
+        lines.append(f"### golf-audit report: `{report.subject}` ({common.folders_text(len(report.folders))})")
         lines += ["", f"**{symbol} {word}**: {counts} (fail-on: {report.fail_on.value})", ""]
         lines += _leaderboard(report)
         lines += ["", "#### Findings per folder", ""]
@@ -100,7 +100,7 @@ def render(report: AuditReport) -> str:
             lines.append("")
             for r in bad:
                 lines += _details(r)
-            lines += ["", "</details>", ""]
+            lines += ["", "</details>"]
     else:
         audit = report.folders[0]
         against = f" vs baseline `{audit.baseline}`" if audit.baseline else ""

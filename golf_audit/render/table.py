@@ -61,7 +61,7 @@ def render(report: AuditReport) -> str:
     symbol, word = common.verdict_line(report)
     head = f"{symbol} {word}: {common.counts_text(report.counts())} (fail-on: {report.fail_on.value})"
     if report.recursive:
-        return _print([f"golf-audit report {report.subject} ({len(report.folders)} folders)", head, "",
+        return _print([f"golf-audit report {report.subject} ({common.folders_text(len(report.folders))})", head, "",
                        _leaderboard(report)])
     audit = report.folders[0]
     title = f"golf-audit report {audit.name}" + (f" vs baseline {audit.baseline}" if audit.baseline else "")

@@ -1,0 +1,99 @@
+"""The checks framework: registry, stable ids, documentation, and the never-pass-by-accident rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from golf_audit.checks import AuditContext, AuditOptions, Check, NotApplicable, NotRun, Outcome, all_checks, get_check
+from golf_audit.checks.registry import UnknownCheck
+from golf_audit.cli import app
+from golf_audit.findings import Severity, Status
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report" / "tree" / "track_10min_16mb"
+
+
+def make_check(run, dynamic: bool = False) -> Check:
+    return Check(id="GA-TEST-001", title="test", severity=Severity.ERROR, rule="r", remediation="fix it",
+                 family="test", run=run, dynamic=dynamic)
+
+
+def test_ids_are_stable_unique_and_documented() -> None:
+    checks = all_checks()
+    ids = [c.id for c in checks]
+    assert len(ids) == len(set(ids))
+    for c in checks:
+        assert re.fullmatch(r"GA-[A-Z]+-\d{3}", c.id), c.id
+        assert c.doc.startswith(c.id + ":"), c.id  # the module docstring is the documentation
+        for part in ("Rationale:", "Example:", "Fix:"):
+            assert part in c.doc, (c.id, part)
+        assert c.title and c.rule and c.remediation, c.id
+    for required in ("GA-SIZE-001", "GA-SIZE-002", "GA-SIZE-003", "GA-TIME-001", "GA-TIME-002", "GA-SIG-001",
+                     "GA-SIG-002", "GA-SEED-001", "GA-CAUSAL-001", "GA-NORM-001", "GA-STATIC-001"):
+        assert required in ids
+
+
+def test_get_check_did_you_mean() -> None:
+    assert get_check("ga-size-001").id == "GA-SIZE-001"
+    with pytest.raises(UnknownCheck, match="did you mean GA-SIZE-001"):
+        get_check("GA-SIZE-01")
+
+
+@pytest.mark.parametrize("exc, status", [
+    (RuntimeError("boom"), Status.ERROR),
+    (KeyError("seed"), Status.ERROR),
+    (NotRun("needs a baseline"), Status.NOT_RUN),
+    (NotApplicable("no artifact"), Status.NOT_APPLICABLE),
+])
+def test_a_check_that_raises_never_passes(exc, status) -> None:
+    def run(ctx):
+        raise exc
+
+    result = make_check(run).evaluate(AuditContext(FIXTURES / "2026-01-01_Baseline"))
+    assert result.status is status
+    if status is Status.ERROR:
+        assert "crashed" in result.summary and result.evidence and type(exc).__name__ in result.evidence[0].message
+
+
+def test_outcome_gets_the_check_metadata() -> None:
+    result = make_check(lambda ctx: Outcome(Status.PASS, "fine")).evaluate(AuditContext(FIXTURES))
+    assert (result.check_id, result.status, result.severity, result.remediation) == ("GA-TEST-001", Status.PASS, Severity.ERROR, "fix it")
+
+
+def test_dynamic_checks_only_when_asked() -> None:
+    check = make_check(lambda ctx: Outcome(Status.PASS, "ran"), dynamic=True)
+    assert check.evaluate(AuditContext(FIXTURES)).status is Status.NOT_RUN
+    assert check.evaluate(AuditContext(FIXTURES, AuditOptions(dynamic=True))).status is Status.PASS
+
+
+def test_collector_failure_is_shared_and_cached() -> None:
+    calls = []
+
+    def broken(ctx):
+        calls.append(1)
+        raise ValueError("corrupt log")
+
+    ctx = AuditContext(FIXTURES)
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            ctx.collect("k", broken)
+    assert calls == [1]
+
+
+def test_checks_command_lists_every_id() -> None:
+    runner = CliRunner()
+    out = runner.invoke(app, ["checks", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    import json
+
+    doc = json.loads(out.stdout)
+    assert [c["id"] for c in doc["checks"]] == [c.id for c in all_checks()]
+    table = runner.invoke(app, ["checks"])
+    assert table.exit_code == 0 and "GA-CAUSAL-001" in table.stdout, table.output
+    one = runner.invoke(app, ["checks", "GA-SIZE-001"])
+    assert one.exit_code == 0 and "Rationale:" in one.stdout, one.output
+    bad = runner.invoke(app, ["checks", "GA-SIZE-01"])
+    assert bad.exit_code == 2 and "did you mean GA-SIZE-001" in bad.output

@@ -1,0 +1,133 @@
+"""`golf-audit report`: orchestration, exit codes and the failure policy, through CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from golf_audit.checks import Check, Outcome, collect
+from golf_audit.cli import app
+from golf_audit.findings import CheckResult, Evidence, Severity, Status
+from golf_audit.render.json import validate
+from golf_audit.report import audit_folder, audit_tree, exit_code, find_folders
+
+TREE = Path(__file__).parent / "fixtures" / "report" / "tree"
+TRACK = TREE / "track_10min_16mb"
+runner = CliRunner()
+
+
+def fixed(status: Status, severity: Severity = Severity.ERROR, check_id: str = "GA-TEST-001") -> Check:
+    return Check(id=check_id, title="t", severity=severity, rule="r", remediation="fix", family="test",
+                 run=lambda ctx: Outcome(status, status.value))
+
+
+def crashing() -> Check:
+    def run(ctx):
+        return {}["missing"]
+
+    return Check(id="GA-TEST-002", title="crash", severity=Severity.ERROR, rule="r", remediation="f", family="test", run=run)
+
+
+@pytest.mark.parametrize("statuses, fail_on, code", [
+    ([Status.PASS, Status.NOT_RUN], Severity.ERROR, 0),
+    ([Status.PASS, (Status.FAIL, Severity.WARNING)], Severity.ERROR, 0),
+    ([Status.PASS, (Status.FAIL, Severity.WARNING)], Severity.WARNING, 1),
+    ([Status.PASS, Status.FAIL], Severity.ERROR, 1),
+    ([Status.PASS, Status.ERROR], Severity.ERROR, 2),
+    ([Status.FAIL, Status.ERROR], Severity.ERROR, 1),
+    ([Status.NOT_RUN, Status.NOT_RUN], Severity.ERROR, 2),
+    ([Status.WARN, Status.NOT_APPLICABLE], Severity.ERROR, 0),
+])
+def test_exit_code_policy(statuses, fail_on, code) -> None:
+    results = []
+    for s in statuses:
+        status, sev = s if isinstance(s, tuple) else (s, Severity.ERROR)
+        results.append(CheckResult("GA-X-001", "x", status, "", sev))
+    assert exit_code(results, fail_on) == code
+
+
+def test_crashing_check_is_error_not_pass() -> None:
+    audit = audit_folder(TRACK / "2026-01-01_Baseline", checks=[fixed(Status.PASS), crashing()])
+    crash = audit.result("GA-TEST-002")
+    assert crash.status is Status.ERROR and "KeyError" in crash.summary
+    assert audit.verdict is Status.ERROR
+
+
+def test_find_folders_is_chronological() -> None:
+    assert [p.name for p in find_folders(TREE)] == ["2026-01-01_Baseline", "2026-01-05_Better", "2026-01-09_OverCap"]
+
+
+def test_tree_uses_previous_leader_as_baseline(monkeypatch) -> None:
+    claimed = {"2026-01-01_Baseline": 1.2244, "2026-01-05_Better": 1.2064, "2026-01-09_OverCap": 1.1982}
+    monkeypatch.setattr(collect, "claimed_bpb", lambda ctx: claimed[ctx.folder.name])
+    seen = {}
+    probe = Check(id="GA-TEST-003", title="p", severity=Severity.INFO, rule="r", remediation="f", family="test",
+                  run=lambda ctx: seen.setdefault(ctx.folder.name, ctx.options.baseline) and Outcome(Status.PASS, "") or Outcome(Status.PASS, ""))
+    report = audit_tree(TREE, checks=[probe])
+    assert seen["2026-01-01_Baseline"] is None
+    assert seen["2026-01-05_Better"].name == "2026-01-01_Baseline"
+    assert seen["2026-01-09_OverCap"].name == "2026-01-05_Better"
+    assert [f.baseline for f in report.folders] == [None, "2026-01-01_Baseline", "2026-01-05_Better"]
+
+
+def _over_cap(ctx) -> list[CheckResult]:
+    # Stands in for the artifact library in tests that pin the CLI contract itself.
+    return [CheckResult("GA-SIZE-001", "cap", Status.FAIL, "16,003,211 bytes > 16,000,000 bytes", Severity.CRITICAL,
+                        evidence=[Evidence("Total submission size int8+zlib", file="train_seed1337.log", line=14,
+                                           value=16003211, threshold=16000000, unit="bytes")])]
+
+
+def test_cli_failing_folder_exit_1_and_id_in_both_outputs(monkeypatch) -> None:
+    monkeypatch.setattr(collect, "artifact_checks", _over_cap)
+    folder = str(TRACK / "2026-01-09_OverCap")
+    md = runner.invoke(app, ["report", folder, "--format", "markdown"])
+    assert md.exit_code == 1, md.output
+    assert "| ✖ | `GA-SIZE-001` |" in md.stdout
+    js = runner.invoke(app, ["report", folder, "--format", "json"])
+    assert js.exit_code == 1, js.output
+    doc = json.loads(js.stdout)
+    validate(doc)
+    failing = [r["id"] for r in doc["folders"][0]["results"] if r["status"] == "fail"]
+    assert failing == ["GA-SIZE-001"] and doc["exit_code"] == 1
+
+
+def test_cli_fail_on_critical_only(monkeypatch) -> None:
+    monkeypatch.setattr(collect, "artifact_checks", _over_cap)
+    out = runner.invoke(app, ["report", str(TRACK / "2026-01-09_OverCap"), "--fail-on", "critical", "--check", "GA-SIZE-001"])
+    assert out.exit_code == 1, out.output
+
+
+def test_cli_crashing_collector_is_error_exit_2(monkeypatch) -> None:
+    def broken(ctx):
+        raise RuntimeError("parser exploded")
+
+    monkeypatch.setattr(collect, "artifact_checks", broken)
+    out = runner.invoke(app, ["report", str(TRACK / "2026-01-01_Baseline"), "--check", "GA-SIZE-001", "--format", "json"])
+    assert out.exit_code == 2, out.output
+    result = json.loads(out.stdout)["folders"][0]["results"][0]
+    assert result["status"] == "error" and "parser exploded" in result["summary"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "/no/such/folder"], "no such folder"),
+    (["report", str(TREE)], "not a records folder"),
+    (["report", str(TRACK / "2026-01-01_Baseline"), "--check", "GA-NOPE-001"], "unknown check"),
+    (["report", str(TRACK / "2026-01-01_Baseline"), "--baseline", "/no/such/base"], "no such folder"),
+    (["report", str(TRACK / "2026-01-01_Baseline" / "submission.json")], "not a folder"),
+])
+def test_cli_bad_input_exit_2_one_line(args, message) -> None:
+    out = runner.invoke(app, args)
+    assert out.exit_code == 2, out.output
+    assert message in out.output and "Traceback" not in out.output
+    assert out.stdout == ""
+
+
+def test_cli_output_file_and_sarif(tmp_path) -> None:
+    target = tmp_path / "r.sarif"
+    out = runner.invoke(app, ["report", str(TRACK / "2026-01-05_Better"), "--format", "sarif", "--output", str(target)])
+    assert out.exit_code in (0, 1, 2), out.output
+    assert out.stdout == ""
+    assert json.loads(target.read_text())["version"] == "2.1.0"
