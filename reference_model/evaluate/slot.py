@@ -74,6 +74,35 @@ def cosine_lr(step: int, steps: int, lr: float, lr_min: float) -> float:
     return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * step / (steps - 1)))
 
 
+class AdamW:
+    """torch.optim.AdamW's update, written out for a handful of small tensors.
+
+    Same arithmetic as torch's single-tensor path (decoupled decay, bias-corrected moments,
+    eps added after the corrected sqrt); without the optimizer machinery, whose per-step and
+    first-use overheads dominate SLOT's tiny per-batch problems. The reference path uses
+    torch.optim.AdamW itself, and the tests hold the two together.
+    """
+
+    def __init__(self, params: list[torch.Tensor], *, betas: tuple, eps: float, wd: float) -> None:
+        self.params, self.eps, self.wd = params, eps, wd
+        self.b1, self.b2 = float(betas[0]), float(betas[1])
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor], lr: float) -> None:
+        self.t += 1
+        bc1 = 1 - self.b1 ** self.t
+        bc2_sqrt = math.sqrt(1 - self.b2 ** self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            p.mul_(1 - lr * self.wd)
+            m.lerp_(g, 1 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+            p.addcdiv_(m, denom, value=-lr / bc1)
+
+
 def mask_spans(windows: Sequence[Window], mask: str) -> list[tuple[int, int]]:
     """Window-relative (lo, hi) of the positions the SLOT loss averages over."""
     if mask == "scored":
@@ -137,29 +166,35 @@ class Slot(Evaluator):
         n_mask = int(opt_sel.sum())
         if s.steps > 0 and n_mask > 0:
             m_base, m_y, m_g = base[opt_sel], y[opt_sel], groups[opt_sel]
-            onehot = F.one_hot(m_y, W.size(0)).to(base.dtype)
-            opt = self._optimizer(params)
+            rows_m = torch.arange(n_mask, device=device)
+            opt = AdamW(params, betas=tuple(s.betas), eps=s.eps, wd=s.wd)
             for step in range(s.steps):
-                self._set_lr(opt, step)
-                z = m_base + shift()[m_g]
-                if cap > 0:
-                    t = torch.tanh(z / cap)
-                    logits = cap * t
-                else:
-                    logits = z
-                # d(mean NLL)/d logits = (softmax - onehot) / n; through the softcap: * (1 - t^2).
-                grad_z = (torch.softmax(logits, dim=-1) - onehot).div_(n_mask)
-                if cap > 0:
-                    grad_z.mul_(1 - t * t)
-                grad_shift = torch.zeros(G, W.size(0), device=device).index_add_(0, m_g, grad_z)
-                delta.grad = grad_shift @ W
-                if bias is not None:
-                    bias.grad = grad_shift
-                opt.step()
+                grad_z = self._grad_logits_pre(m_base + shift()[m_g], m_y, rows_m, cap)
+                # Mean over the mask: the 1/n is applied to the (G, V) sums, not the (M, V) rows.
+                grad_shift = torch.zeros(G, W.size(0), device=device).index_add_(0, m_g, grad_z).div_(n_mask)
+                grads = [grad_shift @ W] + ([grad_shift] if bias is not None else [])
+                opt.step(grads, cosine_lr(step, s.steps, s.lr, s.lr_min))
         sc_sel = is_scored.nonzero().squeeze(1)
         logits = apply_softcap(base[sc_sel] + shift()[groups[sc_sel]], cap)
         nll = F.cross_entropy(logits, y[sc_sel], reduction="none")
         acc.add(wb.targets_idx[sc_sel.cpu()], nll, lambda idx: torch.log_softmax(logits[idx], dim=-1))
+
+    @staticmethod
+    def _grad_logits_pre(z: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, cap: float) -> torch.Tensor:
+        """d(sum of NLL)/dz for logits = cap * tanh(z / cap), in place on ``z``: (softmax - onehot) * (1 - t^2).
+
+        Softcapped logits lie in [-cap, cap], so exp() cannot overflow in fp32 and the softmax
+        needs no max-subtraction; everything runs in place on the one (M, V) buffer.
+        """
+        if cap <= 0:
+            p = torch.softmax(z, dim=-1)
+            p[rows, y] -= 1.0
+            return p
+        t = z.div_(cap).tanh_()
+        p = torch.mul(t, cap).exp_()
+        p.div_(p.sum(dim=-1, keepdim=True))
+        p[rows, y] -= 1.0
+        return p.addcmul_(p, t.mul_(t), value=-1.0)
 
     # ------------------------------------------------------------- reference path
 
