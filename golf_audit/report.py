@@ -139,12 +139,11 @@ def git_commit(folder: Path) -> str | None:
     return commit if out.returncode == 0 and len(commit) == 40 else None
 
 
-RECORDS_FILE_PATTERNS = ("README.md", "submission*.json", "*.log", "*.txt")
-
-
 def is_records_folder(path: Path) -> bool:
-    """A records folder ships a README, a submission JSON or a log (a track folder only holds folders)."""
-    return path.is_dir() and any(f.is_file() for pattern in RECORDS_FILE_PATTERNS for f in path.glob(pattern))
+    """A records folder ships a submission JSON or at least one train log (the records reader's rule)."""
+    from .records.folder import find_logs, find_submission_json
+
+    return path.is_dir() and (find_submission_json(path)[0] is not None or bool(find_logs(path)))
 
 
 def check_folder(folder: str | Path) -> Path:
@@ -165,7 +164,7 @@ def audit_folder(
     """Run ``checks`` (default: all registered) on one records folder."""
     path = check_folder(folder)
     if not is_records_folder(path):
-        raise BadInput(f"{path}: not a records folder (no README.md, submission.json or log); use --recursive for a tree")
+        raise BadInput(f"{path}: not a records folder (no submission.json and no train log); use --recursive for a tree")
     ctx = AuditContext(path, options or AuditOptions())
     results = [check.evaluate(ctx) for check in (checks if checks is not None else all_checks())]
     baseline = ctx.options.baseline
@@ -181,17 +180,9 @@ def audit_folder(
 
 def find_folders(tree: Path) -> list[Path]:
     """Every records folder under ``tree``, chronological (the date prefix) within each track."""
-    found: list[Path] = []
+    from .records import list_record_folders
 
-    def walk(path: Path) -> None:
-        for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if is_records_folder(child):
-                found.append(child)
-            else:
-                walk(child)
-
-    walk(tree)
-    return found
+    return sorted(list_record_folders(tree), key=lambda p: (p.parent.as_posix(), p.name))
 
 
 def audit_tree(
@@ -210,7 +201,7 @@ def audit_tree(
     root = check_folder(tree)
     folders = find_folders(root)
     if not folders:
-        raise BadInput(f"{root}: no records folders under it (folders with README.md, submission.json or logs)")
+        raise BadInput(f"{root}: no records folders under it (folders with a submission.json)")
     audits: list[FolderAudit] = []
     leaders: dict[Path, tuple[float, Path]] = {}  # track -> (bpb, folder)
     for folder in folders:

@@ -97,3 +97,29 @@ def test_checks_command_lists_every_id() -> None:
     assert one.exit_code == 0 and "Rationale:" in one.stdout, one.output
     bad = runner.invoke(app, ["checks", "GA-SIZE-01"])
     assert bad.exit_code == 2 and "did you mean GA-SIZE-001" in bad.output
+
+
+# --- checks wired to the records reader (issue 7): a known-good and a known-bad folder each ---------
+
+GOOD = FIXTURES / "2026-01-05_Better"
+BAD = Path(__file__).parent / "fixtures" / "report" / "folders" / "seed_mismatch"
+
+
+def test_seed_consistency_good_and_bad() -> None:
+    check = get_check("GA-SEED-001")
+    assert check.evaluate(AuditContext(GOOD)).status is Status.PASS
+    bad = check.evaluate(AuditContext(BAD))
+    assert bad.status is Status.WARN
+    messages = " ".join(e.message for e in bad.evidence)
+    assert "named for seed 1337 but the log prints seed 1339" in messages
+    located = [e for e in bad.evidence if e.line]
+    assert located and located[0].file == "train_seed1337.log" and located[0].line == 4
+
+
+def test_claims_match_logs_good_and_bad() -> None:
+    check = get_check("GA-CLAIM-001")
+    good = check.evaluate(AuditContext(GOOD))
+    assert good.status is Status.PASS and good.evidence[0].value == 1.20636623
+    bad = check.evaluate(AuditContext(BAD))
+    assert bad.status is Status.WARN and bad.data["discrepancies"] == ["mean-mismatch"]
+    assert bad.evidence[0].unit == "bpb"

@@ -126,7 +126,7 @@ class Check:
         try:
             outcome = self.run(ctx)
         except NotRun as exc:
-            outcome = Outcome(Status.NOT_RUN, one_line(exc))
+            outcome = Outcome(Status.NOT_RUN, one_line(exc), list(getattr(exc, "evidence", [])))
         except NotApplicable as exc:
             outcome = Outcome(Status.NOT_APPLICABLE, one_line(exc))
         except Exception as exc:  # noqa: BLE001 - a crashing check is an error, never a pass

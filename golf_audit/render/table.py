@@ -13,11 +13,12 @@ from ..report import ARTIFACT_IDS, TIME_IDS, AuditReport, FolderAudit
 from . import common
 
 WIDTH = 150  # fixed so the text is the same on every terminal and in tests
+TREE_WIDTH = 230  # the leaderboard names two folders per row
 
 
-def _print(tables: list[object]) -> str:
+def _print(tables: list[object], width: int = WIDTH) -> str:
     buf = io.StringIO()
-    console = Console(file=buf, width=WIDTH, color_system=None, force_terminal=False, highlight=False)
+    console = Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False)
     for t in tables:
         console.print(t)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
@@ -62,7 +63,7 @@ def render(report: AuditReport) -> str:
     head = f"{symbol} {word}: {common.counts_text(report.counts())} (fail-on: {report.fail_on.value})"
     if report.recursive:
         return _print([f"golf-audit report {report.subject} ({common.folders_text(len(report.folders))})", head, "",
-                       _leaderboard(report)])
+                       _leaderboard(report)], TREE_WIDTH)
     audit = report.folders[0]
     title = f"golf-audit report {audit.name}" + (f" vs baseline {audit.baseline}" if audit.baseline else "")
     text = _print([title, head, "", _checks_table(audit)])
