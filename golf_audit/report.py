@@ -140,10 +140,12 @@ def git_commit(folder: Path) -> str | None:
 
 
 def is_records_folder(path: Path) -> bool:
-    """A records folder ships a submission JSON or at least one train log (the records reader's rule)."""
+    """A records folder ships a submission JSON or a train log directly inside it (a tree does not)."""
     from .records.folder import find_logs, find_submission_json
 
-    return path.is_dir() and (find_submission_json(path)[0] is not None or bool(find_logs(path)))
+    if not path.is_dir():
+        return False
+    return find_submission_json(path)[0] is not None or any(p.parent == path for p in find_logs(path))
 
 
 def check_folder(folder: str | Path) -> Path:
