@@ -1,0 +1,295 @@
+"""The artifact audit: is code + compressed model ≤ 16,000,000 bytes, counted honestly?
+
+Stages, as in the rest of golf-audit: collect (records reader, code dependencies, artifact
+files), then findings (per-seed byte rows, mismatches), then one CheckResult per check id:
+
+* GA-SIZE-001 cap: any seed's logged total, the JSON's claimed total, or the total recomputed
+  from the real files is > 16,000,000 (decimal) → fail;
+* GA-SIZE-002 hidden code: files the script loads at run time that the logged code size does
+  not count → warn (and the recomputed total of GA-SIZE-001 counts them);
+* GA-SIZE-003 logs vs files: logged sizes that disagree with the files, with each other or with
+  submission.json → warn, with file:line;
+* GA-SIZE-004 container: a shipped .ptz/.pt that does not load (weights_only) as the declared
+  container → fail; per-tensor byte breakdown otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BadInput
+from ..findings import CheckResult, Evidence, Severity, Status
+from ..records import RecordFolder, TrainLog, read_folder
+from ..source import CodeFile, DependencyScan, scan_dependencies
+from .container import ArtifactFile, find_artifacts, inspect_artifact
+
+CAP_BYTES = 16_000_000  # decimal bytes, not MiB
+SCRIPT_NAME = "train_gpt.py"
+RULE_CAP = "Artifact = code bytes + compressed model bytes ≤ 16,000,000 (decimal)"
+
+
+@dataclass
+class SeedBytes:
+    """What one seed's log says about sizes, and the total recomputed from files."""
+
+    seed: int | None
+    log: str  # file name relative to the folder
+    code: int | None = None
+    code_line: int | None = None
+    code_compressed: bool = False  # "Code size (compressed)"
+    model: int | None = None
+    model_line: int | None = None
+    model_tag: str | None = None
+    total: int | None = None
+    total_line: int | None = None
+    recomputed: int | None = None  # real code files + (artifact file or this log's model bytes)
+
+
+@dataclass
+class ArtifactReport:
+    """Everything the artifact audit measured, and its checks."""
+
+    folder: Path
+    record: RecordFolder
+    script: Path | None = None
+    code: DependencyScan | None = None
+    code_error: str | None = None
+    artifacts: list[ArtifactFile] = field(default_factory=list)
+    seeds: list[SeedBytes] = field(default_factory=list)
+    claimed_total: int | None = None  # submission.json bytes_total
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def code_bytes(self) -> int | None:
+        return self.code.total_bytes if self.code else None
+
+    @property
+    def recomputed_total(self) -> int | None:
+        values = [s.recomputed for s in self.seeds if s.recomputed is not None]
+        if values:
+            return max(values)
+        if self.code_bytes is not None and self.artifacts:
+            return self.code_bytes + self.artifacts[0].size
+        return None
+
+    @property
+    def status(self) -> Status:
+        from ..findings import worst
+
+        return worst([c.status for c in self.checks])
+
+
+def _rel(folder: Path, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _runs_logs(record: RecordFolder) -> list[tuple[int | None, TrainLog]]:
+    """The logs the audit speaks about: the claimed seeds' runs, else every recognized log."""
+    if record.runs:
+        return [(r.seed, r.log) for r in record.runs]
+    return [(log.seed, log) for log in record.logs]
+
+
+def _seed_rows(report: ArtifactReport) -> None:
+    model_file = report.artifacts[0].size if report.artifacts else None
+    for seed, log in _runs_logs(report.record):
+        row = SeedBytes(seed, _rel(report.folder, log.path))
+        if (c := log.code_bytes) is not None:
+            row.code, row.code_line, row.code_compressed = c.bytes, c.line, c.compressed
+        if (m := log.model_bytes) is not None:
+            row.model, row.model_line, row.model_tag = m.bytes, m.line, m.tag
+        if (t := log.total_bytes) is not None:
+            row.total, row.total_line = t.bytes, t.line
+        model = model_file if model_file is not None else row.model
+        if report.code_bytes is not None and model is not None:
+            row.recomputed = report.code_bytes + model
+        report.seeds.append(row)
+
+
+def collect(folder: str | Path) -> ArtifactReport:
+    """Read everything the artifact checks need, without judging it."""
+    folder = Path(folder)
+    record = read_folder(folder)
+    report = ArtifactReport(folder=folder, record=record)
+    script = folder / SCRIPT_NAME
+    if script.is_file():
+        report.script = script
+        try:
+            report.code = scan_dependencies(script)
+        except BadInput as exc:
+            report.code_error = str(exc)
+    report.artifacts = [inspect_artifact(p) for p in find_artifacts(folder)]
+    report.claimed_total = record.submission.bytes_total if record.submission else None
+    _seed_rows(report)
+    return report
+
+
+# ------------------------------------------------------------------------------- checks
+
+
+def _check_cap(r: ArtifactReport) -> CheckResult:
+    ev: list[Evidence] = []
+    over = False
+    for s in r.seeds:
+        if s.total is not None:
+            bad = s.total > CAP_BYTES
+            over |= bad
+            ev.append(Evidence(
+                f"seed {s.seed}: logged total {'exceeds' if bad else 'within'} the cap", file=s.log, line=s.total_line,
+                value=s.total, threshold=CAP_BYTES, unit="bytes",
+            ))  # fmt: skip
+        if s.recomputed is not None and s.recomputed > CAP_BYTES:
+            over = True
+            ev.append(Evidence(
+                f"seed {s.seed}: code files ({r.code_bytes:,} bytes) + model ({s.recomputed - (r.code_bytes or 0):,} bytes) exceed the cap",
+                file=s.log, value=s.recomputed, threshold=CAP_BYTES, unit="bytes",
+            ))  # fmt: skip
+    recomputed = r.recomputed_total
+    if recomputed is not None and not r.seeds:
+        over |= recomputed > CAP_BYTES
+        ev.append(Evidence("code files + artifact file", value=recomputed, threshold=CAP_BYTES, unit="bytes"))
+    if r.claimed_total is not None:
+        bad = r.claimed_total > CAP_BYTES
+        over |= bad
+        ev.append(Evidence(f"submission.json bytes_total {'exceeds' if bad else 'within'} the cap", file="submission.json",
+                           value=r.claimed_total, threshold=CAP_BYTES, unit="bytes"))  # fmt: skip
+    known = [s.total for s in r.seeds if s.total is not None] + ([recomputed] if recomputed is not None else [])
+    data = {"cap_bytes": CAP_BYTES, "max_logged_total": max((s.total for s in r.seeds if s.total is not None), default=None),
+            "recomputed_total": recomputed, "claimed_total": r.claimed_total}  # fmt: skip
+    if over:
+        worst_total = max(v.value for v in ev if isinstance(v.value, int) and v.value > CAP_BYTES)
+        return CheckResult("GA-SIZE-001", "Artifact ≤ 16,000,000 bytes", Status.FAIL,
+                           f"a total of {worst_total:,} bytes exceeds the 16,000,000-byte cap by {worst_total - CAP_BYTES:,}",
+                           Severity.CRITICAL, RULE_CAP, evidence=ev, data=data)  # fmt: skip
+    if not known:
+        return CheckResult("GA-SIZE-001", "Artifact ≤ 16,000,000 bytes", Status.NOT_RUN,
+                           "no logged compressed total and no code + artifact files to recompute one",
+                           Severity.CRITICAL, RULE_CAP, evidence=ev, data=data)  # fmt: skip
+    return CheckResult("GA-SIZE-001", "Artifact ≤ 16,000,000 bytes", Status.PASS,
+                       f"every total is ≤ 16,000,000 bytes (largest {max(known):,})", Severity.CRITICAL, RULE_CAP,
+                       evidence=ev, data=data)  # fmt: skip
+
+
+def _check_hidden_code(r: ArtifactReport) -> CheckResult:
+    title, rule = "All code counted", "Every file the script loads at run time counts as code bytes"
+    if r.script is None:
+        return CheckResult("GA-SIZE-002", title, Status.NOT_RUN, f"the folder ships no {SCRIPT_NAME}", Severity.ERROR, rule)
+    if r.code is None:
+        return CheckResult("GA-SIZE-002", title, Status.ERROR, f"{SCRIPT_NAME} could not be read: {r.code_error}", Severity.ERROR, rule,
+                           evidence=[Evidence(r.code_error or "", file=SCRIPT_NAME)])  # fmt: skip
+    files = r.code.files
+    extra = [f for f in files if f.how != "entry"]
+    ev = [_file_evidence(r, f) for f in files]
+    ev += [Evidence(f"referenced code file is missing ({f.how})", file=_rel(r.folder, f.via) if f.via else None, line=f.line,
+                    snippet=_rel(r.folder, f.path)) for f in r.code.missing]  # fmt: skip
+    ev += [Evidence(note) for note in r.code.notes]
+    logged = [s.code for s in r.seeds if s.code is not None and not s.code_compressed]
+    data = {"code_files": len(files), "code_bytes": r.code.total_bytes, "entry_bytes": files[0].size,
+            "wrapper": any(f.in_wrapper for f in files), "logged_code_bytes": sorted(set(logged))}  # fmt: skip
+    uncounted = extra and (not logged or max(logged) < r.code.total_bytes)
+    if uncounted:
+        hidden = sum(f.size for f in extra)
+        return CheckResult("GA-SIZE-002", title, Status.WARN,
+                           f"{len(extra)} file(s) loaded at run time ({hidden:,} bytes) are not in the logged code size",
+                           Severity.ERROR, rule, remediation="Count every loaded file in the code size (or inline them).",
+                           evidence=ev, data=data)  # fmt: skip
+    if r.code.missing:
+        return CheckResult("GA-SIZE-002", title, Status.WARN, f"{len(r.code.missing)} referenced code file(s) are not in the folder",
+                           Severity.ERROR, rule, evidence=ev, data=data)  # fmt: skip
+    summary = f"{len(files)} code file(s), {r.code.total_bytes:,} bytes" + (", all counted by the logs" if extra else "")
+    return CheckResult("GA-SIZE-002", title, Status.PASS, summary, Severity.ERROR, rule, evidence=ev, data=data)
+
+
+def _file_evidence(r: ArtifactReport, f: CodeFile) -> Evidence:
+    via = f" via {_rel(r.folder, f.via)}:{f.line}" if f.via else ""
+    return Evidence(f"{f.how}{via}{' (inside the self-extracting wrapper)' if f.in_wrapper else ''}",
+                    file=_rel(r.folder, f.path), value=f.size, unit="bytes")  # fmt: skip
+
+
+def _check_log_mismatch(r: ArtifactReport) -> CheckResult:
+    title, rule = "Logged sizes match the files", "Logged code/model/total sizes must describe the submitted files"
+    ev: list[Evidence] = []
+    compared = 0
+    entry = r.code.files[0].size if r.code else None
+    for s in r.seeds:
+        if entry is not None and s.code is not None:
+            compared += 1
+            if s.code not in (entry, r.code_bytes):
+                what = "compressed code size" if s.code_compressed else "code size"
+                ev.append(Evidence(f"seed {s.seed}: logged {what} {s.code:,} but {SCRIPT_NAME} is {entry:,} bytes"
+                                   + (f" ({r.code_bytes:,} with the files it loads)" if r.code_bytes != entry else ""),
+                                   file=s.log, line=s.code_line, value=s.code, threshold=entry, unit="bytes"))  # fmt: skip
+        if s.total is not None and s.code is not None and s.model is not None:
+            compared += 1
+            if s.total != s.code + s.model:
+                ev.append(Evidence(f"seed {s.seed}: logged total {s.total:,} ≠ logged code {s.code:,} + model {s.model:,}",
+                                   file=s.log, line=s.total_line, value=s.total, threshold=s.code + s.model, unit="bytes"))  # fmt: skip
+    if r.artifacts and any(s.model is not None for s in r.seeds):
+        compared += 1
+        size = r.artifacts[0].size
+        if all(s.model != size for s in r.seeds if s.model is not None):
+            s = next(s for s in r.seeds if s.model is not None)
+            ev.append(Evidence(f"{_rel(r.folder, r.artifacts[0].path)} is {size:,} bytes but no log's compressed model size matches it",
+                               file=s.log, line=s.model_line, value=size, threshold=s.model, unit="bytes"))  # fmt: skip
+    for d in r.record.discrepancies:
+        if d.kind == "bytes-mismatch":
+            compared += 1
+            ev.append(Evidence(d.message, file=d.file, line=d.line, value=d.logged, threshold=d.claimed, unit="bytes"))
+    if r.claimed_total is not None and r.seeds:
+        compared += 1
+        logged = [s.total for s in r.seeds if s.total is not None]
+        if logged and r.claimed_total not in logged:
+            ev.append(Evidence(f"submission.json bytes_total {r.claimed_total:,} matches no seed's logged total "
+                               f"({', '.join(f'{v:,}' for v in sorted(set(logged)))})", file="submission.json",
+                               value=r.claimed_total, unit="bytes"))  # fmt: skip
+    if ev:
+        return CheckResult("GA-SIZE-003", title, Status.WARN, f"{len(ev)} logged size(s) disagree with the files or each other",
+                           Severity.WARNING, rule, remediation="Re-run the size accounting on the submitted files and fix the logs/JSON.",
+                           evidence=ev, data={"mismatches": len(ev), "comparisons": compared})  # fmt: skip
+    if compared == 0:
+        return CheckResult("GA-SIZE-003", title, Status.NOT_RUN, "no logged sizes to compare", Severity.WARNING, rule)
+    return CheckResult("GA-SIZE-003", title, Status.PASS, f"{compared} comparison(s), all consistent", Severity.WARNING, rule,
+                       data={"mismatches": 0, "comparisons": compared})  # fmt: skip
+
+
+def _check_container(r: ArtifactReport) -> CheckResult:
+    title, rule = "Artifact loads as the declared container", "DOMAIN §5: lzma(torch.save({'w','m'})), weights_only"
+    if not r.artifacts:
+        return CheckResult("GA-SIZE-004", title, Status.NOT_APPLICABLE,
+                           "no .ptz/.pt artifact in the folder; model bytes come from the logs", Severity.ERROR, rule)  # fmt: skip
+    ev, statuses, breakdown = [], [], {}
+    for a in r.artifacts:
+        rel = _rel(r.folder, a.path)
+        if a.valid:
+            statuses.append(Status.PASS)
+            top = ", ".join(f"{t.name} {t.share:.0%}" for t in a.tensors[:3])
+            ev.append(Evidence(f"{a.format}: {len(a.tensors)} tensors; largest: {top}", file=rel, value=a.size, unit="bytes"))
+            breakdown[rel] = [{"name": t.name, "kind": t.kind, "shape": t.shape, "dtype": t.dtype,
+                               "stored_bytes": t.stored_bytes, "share": round(t.share, 6),
+                               "est_compressed_bytes": t.est_compressed_bytes} for t in a.tensors]  # fmt: skip
+        elif a.valid is False:
+            statuses.append(Status.FAIL)
+            ev.append(Evidence(f"does not load as the container: {a.error}", file=rel, value=a.size, unit="bytes"))
+        else:
+            statuses.append(Status.NOT_RUN)
+            ev.append(Evidence(a.error or "format not supported", file=rel, value=a.size, unit="bytes"))
+    from ..findings import worst
+
+    status = worst(statuses)
+    summary = {
+        Status.PASS: f"{len(r.artifacts)} artifact(s) load with weights_only=True and match the container",
+        Status.FAIL: "an artifact does not load as the declared container",
+        Status.NOT_RUN: "the artifact's compressor is not supported by this build",
+    }.get(status, "see evidence")
+    return CheckResult("GA-SIZE-004", title, status, summary, Severity.ERROR, rule, evidence=ev, data={"tensors": breakdown})
+
+
+def audit_artifact(folder: str | Path) -> ArtifactReport:
+    """Collect and judge a records folder's artifact: ``report.checks`` holds GA-SIZE-001…004."""
+    report = collect(folder)
+    report.checks = [_check_cap(report), _check_hidden_code(report), _check_log_mismatch(report), _check_container(report)]
+    return report
