@@ -131,3 +131,13 @@ def test_cli_output_file_and_sarif(tmp_path) -> None:
     assert out.exit_code in (0, 1, 2), out.output
     assert out.stdout == ""
     assert json.loads(target.read_text())["version"] == "2.1.0"
+
+
+def test_github_action_example_posts_markdown() -> None:
+    yaml = pytest.importorskip("yaml")
+    path = Path(__file__).resolve().parents[1] / "examples" / "github-action.yml"
+    doc = yaml.safe_load(path.read_text())
+    steps = doc["jobs"]["audit"]["steps"]
+    script = next(s["run"] for s in steps if s.get("id") == "audit")
+    assert "--format markdown" in script and "--baseline" in script
+    assert any("createComment" in s.get("with", {}).get("script", "") for s in steps)

@@ -7,9 +7,10 @@ Each collector measures something about the folder under audit and is memoized o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from ..findings import CheckResult, Evidence, Status
+from ..findings import CheckResult, Evidence, Status, worst
 from .base import AuditContext, NotApplicable, NotRun, Outcome, need, outcome_of
 
 
@@ -64,13 +65,26 @@ def significance(ctx: AuditContext) -> Any:
 
 
 def static_findings(ctx: AuditContext) -> list[CheckResult]:
-    """The ast checks of the folder's ``train_gpt.py`` (issue 8)."""
+    """The ast checks of the folder's ``train_gpt.py`` (issue 8), on its effective source.
+
+    The script is loaded exactly as the submission auditor loads it (self-extracting wrappers
+    peeled, ``exec(open(...).read())`` followed), so both see the same code.
+    """
     if ctx.script is None:
         raise NotRun("the folder ships no train_gpt.py")
 
     def _scan(c: AuditContext) -> list[CheckResult]:
-        mod = need("golf_audit.submission.static", 8)
-        return list(_attr(mod, "static_checks", 8)(c.script))
+        import ast
+
+        static = need("golf_audit.submission.static", 8)
+        audit = need("golf_audit.submission.audit", 8)
+        text, _layers, _followed, min_python = audit.load_effective(c.script)
+        try:
+            tree = ast.parse(text)
+        except SyntaxError as exc:
+            needs = f" (needs Python ≥ {min_python[0]}.{min_python[1]})" if min_python else ""
+            raise NotRun(f"train_gpt.py does not parse on this Python{needs}: {exc.msg}, line {exc.lineno}") from None
+        return list(_attr(static, "run_all", 8)(tree, str(c.script)))
 
     return ctx.collect("static", _scan)
 
@@ -81,7 +95,7 @@ def dynamic_verdicts(ctx: AuditContext) -> Any:
         raise NotRun("the folder ships no train_gpt.py")
 
     def _run(c: AuditContext) -> Any:
-        mod = need("golf_audit.submission", 8)
+        mod = need("golf_audit.submission.audit", 8)
         return _attr(mod, "audit_script", 8)(c.script)
 
     return ctx.collect("dynamic", _run)
@@ -158,9 +172,51 @@ def static_outcome(ctx: AuditContext, check_id: str) -> "Outcome":
     return outcome_of(pick(static_findings(ctx), check_id))
 
 
-def dynamic_outcome(verdicts: Any, aspect: str) -> "Outcome":
-    """The flip-test ("causality") or normalization verdict of the script's eval functions."""
-    raise NotRun("script runner (issue 8) not wired yet")
+def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
+    """The flip-test ("causality") or "normalization" verdict of the script's eval functions.
+
+    ``audit`` is the submission auditor's ``SubmissionAudit``. Static findings are left out
+    here (they have their own GA-STATIC ids); a function that could not be audited is an
+    ``error``, never a pass.
+    """
+    script = Path(audit.path).name
+    statuses: list[Status] = []
+    evidence: list[Evidence] = []
+    for fn in audit.functions:
+        res = fn.causality
+        if res is None or fn.status is Status.ERROR:
+            statuses.append(Status.ERROR)
+            evidence.append(Evidence(f"{fn.name}: {fn.summary}", file=script, line=fn.line or None,
+                                     snippet=fn.child_tail or None))
+            continue
+        if aspect == "normalization":
+            norm = res.normalization
+            if norm is None:
+                statuses.append(Status.NOT_RUN)
+                evidence.append(Evidence(f"{fn.name}: gives no log-prob rows to check", file=script, line=fn.line))
+                continue
+            ok = norm.rows_off == 0
+            statuses.append(Status.PASS if ok else Status.FAIL)
+            evidence.append(Evidence(
+                f"{fn.name}: {norm.rows_off}/{norm.rows_checked} rows off (worst Σp {norm.worst_mass})",
+                file=script, line=fn.line, value=norm.max_abs_mass_error, threshold=res.norm_tolerance, unit="|Σp − 1|"))
+            continue
+        leaks = [t for t in res.failed_tests if t != "normalization"]
+        statuses.append(Status.FAIL if leaks else Status.PASS)
+        flip = res.stream_flip if res.stream_flip.max_abs_delta >= res.target_flip.max_abs_delta else res.target_flip
+        example = ""
+        if flip.example is not None:
+            ex = flip.example
+            example = f"; e.g. flip t={ex.flip} moved position {ex.position} by {ex.delta:+.3g} nats"
+        what = f"leaks through {', '.join(res.channels) or ', '.join(leaks)}" if leaks else "causal"
+        evidence.append(Evidence(
+            f"{fn.name}: {what}; {flip.flips} flips, {flip.positions_affected} earlier positions moved{example}",
+            file=script, line=fn.line, value=flip.max_abs_delta, threshold=res.tolerance, unit="nats"))
+    status = worst(statuses) if statuses else Status.ERROR
+    label = "normalization" if aspect == "normalization" else "flip tests"
+    counts = {s.value: statuses.count(s) for s in set(statuses)}
+    summary = f"{len(statuses)} eval function(s), {label}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    return Outcome(status, summary, evidence, {"decided_by": audit.decided_by, "seconds": audit.seconds})
 
 
 def claimed_bpb(ctx: AuditContext) -> float | None:
