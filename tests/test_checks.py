@@ -123,3 +123,31 @@ def test_claims_match_logs_good_and_bad() -> None:
     bad = check.evaluate(AuditContext(BAD))
     assert bad.status is Status.WARN and bad.data["discrepancies"] == ["mean-mismatch"]
     assert bad.evidence[0].unit == "bpb"
+
+
+# --- checks wired to the artifact and time audits (issue 7) ---------------------------------------
+
+OVER_CAP = FIXTURES / "2026-01-09_OverCap"
+OVER_TIME = Path(__file__).parent / "fixtures" / "report" / "folders" / "over_time"
+
+
+def test_size_cap_good_and_bad() -> None:
+    check = get_check("GA-SIZE-001")
+    assert check.evaluate(AuditContext(GOOD)).status is Status.PASS
+    bad = check.evaluate(AuditContext(OVER_CAP))
+    assert bad.status is Status.FAIL and bad.severity is Severity.CRITICAL
+    assert bad.evidence[0].value == 16003211 and bad.evidence[0].threshold == 16000000
+
+
+@pytest.mark.parametrize("check_id, measured", [("GA-TIME-001", 641.2), ("GA-TIME-002", 700.512)])
+def test_time_limits_good_and_bad(check_id, measured) -> None:
+    check = get_check(check_id)
+    assert check.evaluate(AuditContext(OVER_TIME)).status is Status.FAIL
+    bad = check.evaluate(AuditContext(OVER_TIME))
+    assert bad.evidence[0].value == pytest.approx(measured) and bad.evidence[0].unit == "s"
+    assert check.evaluate(AuditContext(GOOD)).status in (Status.PASS, Status.WARN)  # 600.043 s: within step slack
+
+
+def test_static_checks_not_run_without_script() -> None:
+    result = get_check("GA-STATIC-001").evaluate(AuditContext(OVER_CAP))
+    assert result.status is Status.NOT_RUN and "train_gpt.py" in result.summary

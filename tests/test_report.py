@@ -80,8 +80,8 @@ def _over_cap(ctx) -> list[CheckResult]:
                                            value=16003211, threshold=16000000, unit="bytes")])]
 
 
-def test_cli_failing_folder_exit_1_and_id_in_both_outputs(monkeypatch) -> None:
-    monkeypatch.setattr(collect, "artifact_checks", _over_cap)
+def test_cli_failing_folder_exit_1_and_id_in_both_outputs() -> None:
+    # The real artifact audit on a fixture whose logs print a total over the cap.
     folder = str(TRACK / "2026-01-09_OverCap")
     md = runner.invoke(app, ["report", folder, "--format", "markdown"])
     assert md.exit_code == 1, md.output
@@ -92,6 +92,17 @@ def test_cli_failing_folder_exit_1_and_id_in_both_outputs(monkeypatch) -> None:
     validate(doc)
     failing = [r["id"] for r in doc["folders"][0]["results"] if r["status"] == "fail"]
     assert failing == ["GA-SIZE-001"] and doc["exit_code"] == 1
+    evidence = doc["folders"][0]["results"][0]["evidence"][0]
+    assert (evidence["file"], evidence["line"], evidence["value"], evidence["threshold"]) == (
+        "train_seed1337.log", 14, 16003211, 16000000)
+
+
+def test_cli_good_folder_exit_0() -> None:
+    out = runner.invoke(app, ["report", str(TRACK / "2026-01-05_Better"), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    statuses = {r["id"]: r["status"] for r in json.loads(out.stdout)["folders"][0]["results"]}
+    assert statuses["GA-SIZE-001"] == "pass" and statuses["GA-SIZE-002"] == "pass"
+    assert statuses["GA-TIME-002"] == "pass"
 
 
 def test_cli_fail_on_critical_only(monkeypatch) -> None:
