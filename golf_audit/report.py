@@ -12,6 +12,7 @@ error never reads as a pass).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import platform
 import subprocess
 import sys
@@ -56,8 +57,10 @@ class FolderAudit:
         return next((r for r in self.results if r.check_id == check_id), None)
 
     def family_verdict(self, ids: tuple[str, ...]) -> Status:
-        """Worst status among ``ids``, ignoring checks that do not apply."""
-        return worst([r.status for r in self.results if r.check_id in ids])
+        """Worst concluded status among ``ids``; ``not-run`` only when none of them concluded."""
+        statuses = [r.status for r in self.results if r.check_id in ids]
+        concluded = [s for s in statuses if s not in (Status.NOT_RUN, Status.NOT_APPLICABLE)]
+        return worst(concluded or statuses)
 
     def worst_finding(self) -> CheckResult | None:
         """The most serious fail/error/warn: worst status first, then highest severity."""
@@ -181,10 +184,23 @@ def audit_folder(
 
 
 def find_folders(tree: Path) -> list[Path]:
-    """Every records folder under ``tree``, chronological (the date prefix) within each track."""
-    from .records import list_record_folders
+    """Every records folder under ``tree``, chronological within each track.
 
-    return sorted(list_record_folders(tree), key=lambda p: (p.parent.as_posix(), p.name))
+    Order: the folder's date prefix, then the submission's own date (two records can share a
+    prefix day: the one submitted first was the leader the other had to beat), then the name.
+    """
+    from .records import list_record_folders
+    from .records.folder import find_submission_json
+
+    def submitted(path: Path) -> str:
+        json_path = find_submission_json(path)[0]
+        try:
+            value = json.loads(json_path.read_text(encoding="utf-8")).get("date") if json_path else None
+        except (OSError, ValueError, AttributeError):
+            value = None
+        return value if isinstance(value, str) else ""
+
+    return sorted(list_record_folders(tree), key=lambda p: (p.parent.as_posix(), p.name[:10], submitted(p), p.name))
 
 
 def audit_tree(
