@@ -12,7 +12,6 @@ error never reads as a pass).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 import subprocess
 import sys
@@ -183,24 +182,21 @@ def audit_folder(
     )
 
 
-def find_folders(tree: Path) -> list[Path]:
-    """Every records folder under ``tree``, chronological within each track.
+def find_folders(tree: Path) -> list[tuple[Path, Path | None]]:
+    """Every records folder under ``tree`` with the leader it must beat, chronological per track.
 
-    Order: the folder's date prefix, then the submission's own date (two records can share a
-    prefix day: the one submitted first was the leader the other had to beat), then the name.
+    Order and leaders come from the significance library's tree walk (one rule for both
+    commands): date order, each folder against the best per-seed mean before it in its track.
     """
     from .records import list_record_folders
-    from .records.folder import find_submission_json
+    from .stats import walk_tree
 
-    def submitted(path: Path) -> str:
-        json_path = find_submission_json(path)[0]
-        try:
-            value = json.loads(json_path.read_text(encoding="utf-8")).get("date") if json_path else None
-        except (OSError, ValueError, AttributeError):
-            value = None
-        return value if isinstance(value, str) else ""
-
-    return sorted(list_record_folders(tree), key=lambda p: (p.parent.as_posix(), p.name[:10], submitted(p), p.name))
+    out: list[tuple[Path, Path | None]] = []
+    tracks = list(dict.fromkeys(p.parent for p in list_record_folders(tree)))
+    for track in tracks:
+        for row in walk_tree(track):
+            out.append((track / row.folder, track / row.leader if row.leader else None))
+    return out
 
 
 def audit_tree(
@@ -211,24 +207,19 @@ def audit_tree(
     fail_on: Severity = Severity.ERROR,
     command: str = "",
 ) -> AuditReport:
-    """Audit every folder of a records tree, each against the leader before it in its track.
+    """Audit every folder of a records tree, each against the previous leader of its track.
 
-    The previous leader is the folder with the lowest claimed val_bpb among the earlier
-    folders of the same track; it is the baseline of the significance checks.
+    The previous leader (the best per-seed mean among the earlier folders of the track, as
+    ``golf-audit significance --all`` walks it) is the baseline of the significance checks.
     """
     root = check_folder(tree)
     folders = find_folders(root)
     if not folders:
         raise BadInput(f"{root}: no records folders under it (folders with a submission.json)")
-    audits: list[FolderAudit] = []
-    leaders: dict[Path, tuple[float, Path]] = {}  # track -> (bpb, folder)
-    for folder in folders:
-        leader = leaders.get(folder.parent)
-        options = AuditOptions(baseline=leader[1] if leader else None, dynamic=dynamic)
-        audit = audit_folder(folder, options, checks, name=str(folder.relative_to(root)))
-        audits.append(audit)
-        if audit.claimed_bpb is not None and (leader is None or audit.claimed_bpb < leader[0]):
-            leaders[folder.parent] = (audit.claimed_bpb, folder)
+    audits = [
+        audit_folder(folder, AuditOptions(baseline=leader, dynamic=dynamic), checks, name=str(folder.relative_to(root)))
+        for folder, leader in folders
+    ]
     return AuditReport(subject=str(tree), recursive=True, folders=audits, fail_on=fail_on,
                        dynamic=dynamic, command=command)
 

@@ -56,17 +56,21 @@ def test_crashing_check_is_error_not_pass() -> None:
     assert audit.verdict is Status.ERROR
 
 
-def test_find_folders_is_chronological() -> None:
-    assert [p.name for p in find_folders(TREE)] == ["2026-01-01_Baseline", "2026-01-05_Better", "2026-01-09_OverCap"]
+def test_find_folders_is_chronological_with_leaders() -> None:
+    found = [(p.name, leader.name if leader else None) for p, leader in find_folders(TREE)]
+    assert found == [("2026-01-01_Baseline", None), ("2026-01-05_Better", "2026-01-01_Baseline"),
+                     ("2026-01-09_OverCap", "2026-01-05_Better")]
 
 
-def test_tree_uses_previous_leader_as_baseline(monkeypatch) -> None:
-    claimed = {"2026-01-01_Baseline": 1.2244, "2026-01-05_Better": 1.2064, "2026-01-09_OverCap": 1.1982}
-    monkeypatch.setattr(collect, "claimed_bpb", lambda ctx: claimed[ctx.folder.name])
+def test_tree_uses_previous_leader_as_baseline() -> None:
     seen = {}
-    probe = Check(id="GA-TEST-003", title="p", severity=Severity.INFO, rule="r", remediation="f", family="test",
-                  run=lambda ctx: seen.setdefault(ctx.folder.name, ctx.options.baseline) and Outcome(Status.PASS, "") or Outcome(Status.PASS, ""))
-    report = audit_tree(TREE, checks=[probe])
+
+    def probe(ctx):
+        seen[ctx.folder.name] = ctx.options.baseline
+        return Outcome(Status.PASS, "")
+
+    check = Check(id="GA-TEST-003", title="p", severity=Severity.INFO, rule="r", remediation="f", family="test", run=probe)
+    report = audit_tree(TREE, checks=[check])
     assert seen["2026-01-01_Baseline"] is None
     assert seen["2026-01-05_Better"].name == "2026-01-01_Baseline"
     assert seen["2026-01-09_OverCap"].name == "2026-01-05_Better"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..errors import GolfAuditError, one_line
 from ..findings import CheckResult, Evidence, Status, worst
 from .base import AuditContext, NotApplicable, NotRun, Outcome, need, outcome_of
 
@@ -42,12 +43,11 @@ def artifact_checks(ctx: AuditContext) -> list[CheckResult]:
 
 
 def time_checks(ctx: AuditContext) -> list[CheckResult]:
-    """Per-seed train/eval time results read from the logs."""
+    """Per-seed train/eval time results read from the logs (the records reader's parse, shared)."""
 
     def _audit(c: AuditContext) -> list[CheckResult]:
         mod = need("golf_audit.artifact", 7)
-        out = _attr(mod, "audit_time_limits", 7)(c.folder)
-        return list(getattr(out, "checks", out))
+        return list(_attr(mod, "audit_time_limits", 7)(records(c)).checks)
 
     return ctx.collect("time", _audit)
 
@@ -59,7 +59,10 @@ def significance(ctx: AuditContext) -> Any:
 
     def _test(c: AuditContext) -> Any:
         mod = need("golf_audit.stats", 7)
-        return _attr(mod, "compare_folders", 7)(c.folder, c.options.baseline)
+        try:
+            return _attr(mod, "compare_folders", 7)(c.folder, c.options.baseline)
+        except GolfAuditError as exc:  # e.g. a baseline with no per-seed values: nothing to test
+            raise NotRun(f"cannot test against {c.options.baseline.name}: {one_line(exc)}") from None
 
     return ctx.collect("significance", _test)
 
@@ -113,9 +116,17 @@ def pick(results: list[CheckResult], check_id: str) -> CheckResult:
 # They stay here, next to the collectors, so that a library's API change touches one file.
 
 
-def significance_outcome(result: Any, rule: str) -> "Outcome":
-    """The outcome of one significance rule ("readme" or "leaderboard")."""
-    raise NotRun("significance library (issue 7) not wired yet")
+def significance_outcome(report: Any, rule: str) -> Outcome:
+    """One significance rule's outcome ("readme" → GA-SIG-001, "leaderboard" → GA-SIG-002).
+
+    Adds ``pvalue`` (of the test that decides the rule) and ``baseline`` to the data, for the
+    leaderboard column.
+    """
+    check_id = {"readme": "GA-SIG-001", "leaderboard": "GA-SIG-002"}[rule]
+    outcome = outcome_of(pick(report.checks, check_id))
+    deciding = [t for t in report.tests if t.rule == rule and t.decides]
+    outcome.data["pvalue"] = deciding[0].pvalue if deciding else None
+    return outcome
 
 
 # Which of the records reader's discrepancy kinds each check owns.
