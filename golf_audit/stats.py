@@ -389,13 +389,25 @@ class TreeRow:
     warnings: list[str] = field(default_factory=list)
 
 
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2})?")
+
+
+def _chronological_key(record: RecordFolder) -> tuple[str, str, str]:
+    """The folder-name date (the records' own convention), then the JSON's timestamp within a day.
+
+    JSON dates alone are unreliable (date-only or timestamped, sometimes days after the folder
+    date), so they only order folders of the same day.
+    """
+    stamp = record.submission.date if record.submission and record.submission.date else ""
+    m = _ISO.match(stamp)
+    return (record.date, m.group(0) if m else "", record.name)
+
+
 def walk_tree(tree: str | Path, margin_units: str = "nats") -> list[TreeRow]:
     """Every records folder under ``tree`` in date order, each against the best mean before it."""
     from .records import list_record_folders
 
-    # Folder-name date first; the JSON's full timestamp breaks ties within a day.
-    records = sorted((read_folder(p) for p in list_record_folders(tree)),
-                     key=lambda r: (r.date, (r.submission.date or "") if r.submission else "", r.name))  # fmt: skip
+    records = sorted((read_folder(p) for p in list_record_folders(tree)), key=_chronological_key)
     rows: list[TreeRow] = []
     leader: tuple[RecordFolder, Sample] | None = None
     for record in records:
