@@ -141,7 +141,7 @@ class CausalityResult:
     val_bpb: float | None = None
     val_loss: float | None = None
     runs: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # CPU seconds spent in this source's runs (all workers)
     error: str | None = None
 
 
@@ -239,6 +239,11 @@ def run_flip(source: NllSource, tokens: torch.Tensor, base: Scored, flip: int, w
     streamed[flip + 1] = wrong
     s = source.run(streamed, logprob_positions=want)
     s_pos, s_delta = _moved(base, s, flip, tol)
+    if not getattr(source, "supports_target_flip", True):
+        # A submission's own script reads inputs and targets from one stream: no target-only flip.
+        base_row, s_row = base.logprobs.get(flip), s.logprobs.get(flip)
+        s_rd = _row_delta(base_row, s_row) if base_row is not None and s_row is not None else None
+        return FlipRecord(flip, true, wrong, s_pos.tolist(), s_delta.tolist(), [], [], 0, s_rd, None, None)
 
     targets = tokens[1:].clone()
     targets[flip] = wrong
@@ -275,9 +280,9 @@ def _boundaries(source: NllSource, num_targets: int, options: AuditOptions) -> l
 def _run_chunk(source: NllSource, tokens: torch.Tensor, base: Scored, flips: list[int], wrongs: list[int],
                tol: float) -> tuple[list[FlipRecord], float]:
     torch.set_num_threads(1)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     records = [run_flip(source, tokens, base, f, w, tol) for f, w in zip(flips, wrongs)]
-    return records, time.perf_counter() - t0
+    return records, time.process_time() - t0
 
 
 def _baseline(source: NllSource, tokens: torch.Tensor, options: AuditOptions) -> dict[str, Any]:
@@ -287,13 +292,13 @@ def _baseline(source: NllSource, tokens: torch.Tensor, options: AuditOptions) ->
     distribution test and the sample for the normalization test.
     """
     torch.set_num_threads(1)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     first = source.run(tokens)
     scored = first.count > 0
     flips = choose_flips(scored, options.flips, options.seed, _boundaries(source, scored.size, options))
     full = source.run(tokens, logprob_positions=flips)
     wrongs = wrong_tokens([int(tokens[f + 1]) for f in flips], int(source.vocab_size), options.seed)
-    return {"first": first, "base": full, "flips": flips, "wrongs": wrongs, "seconds": time.perf_counter() - t0}
+    return {"first": first, "base": full, "flips": flips, "wrongs": wrongs, "seconds": time.process_time() - t0}
 
 
 def _slim(base: Scored, flips: Sequence[int]) -> Scored:
@@ -473,7 +478,8 @@ def _verdict(src: NllSource, tokens: torch.Tensor, plan: dict[str, Any], records
     advantages = []
     for rec in records:
         _merge(res.stream_flip, rec, rec.stream_pos, rec.stream_delta, units)
-        _merge(res.target_flip, rec, rec.target_pos, rec.target_delta, units)
+        if getattr(src, "supports_target_flip", True):
+            _merge(res.target_flip, rec, rec.target_pos, rec.target_delta, units)
         res.target_flip.later_positions_moved += rec.target_later_moved
         if res.distribution is not None:
             for rd in (rec.stream_row_delta, rec.target_row_delta):

@@ -1,11 +1,94 @@
-"""Placeholder: the `causality` command is being built (see its issue)."""
+"""``golf-audit causality``: flip tests that say whether an evaluator's scores leak the future.
+
+Examples::
+
+    golf-audit causality                                # the whole zoo on the demo model (self-test)
+    golf-audit causality --evaluator slot --set mask=context --flips 128
+    PRESET=seed golf-audit causality --evaluator slot --checkpoint final_model.int6.ptz \\
+        --tokens fineweb_val_000000.bin --tokenizer fineweb_1024_bpe.model --format json --output audit.json
+
+Exit codes: the zoo run exits 0 when every evaluator gets its expected verdict, 1 when one
+deviates; one evaluator exits 0 pass / 1 fail. 2: bad input or cannot conclude.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from reference_model.evaluate import REGISTRY
+
+from ..causality.engine import DEFAULT_FLIPS, DEFAULT_NORM_TOLERANCE, DEFAULT_TOLERANCE, AuditOptions, default_workers
+from ..causality.render import render
+from ..causality.report import CausalityReport
+from ..causality.run import audit_evaluator, audit_stream, audit_zoo
+from ..causality.zoo import AUDIT_STREAM_TOKENS
+from ..errors import BadInput
+from ..inputs import load_eval_inputs
+from ..output import Format, emit, stderr_console
+from .common import guarded, parse_settings
+
+
+def audit_target(target: Path, options: AuditOptions, workers: int) -> CausalityReport:
+    """Audit a submission's own train_gpt.py (or records folder). Wired in by the submission runner."""
+    raise BadInput(f"{target}: auditing a submission script is not supported yet; "
+                   "use --evaluator to audit a reference evaluator")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("causality", hidden=True)
-    def _placeholder() -> None:
-        raise typer.Exit(2)
+    @app.command("causality")
+    @guarded
+    def causality_command(
+        target: Annotated[Optional[Path], typer.Argument(help="A submission's train_gpt.py or records folder (not supported yet).", show_default=False)] = None,
+        *,
+        evaluator: Annotated[Optional[str], typer.Option("--evaluator", "-e", help=f"Audit one evaluator instead of the zoo: {', '.join(sorted(REGISTRY))}.")] = None,
+        settings: Annotated[Optional[list[str]], typer.Option("--set", help="Setting of --evaluator, key=value (repeatable), e.g. --set mask=context.")] = None,
+        checkpoint: Annotated[Optional[Path], typer.Option(help="Seed-format .pt state_dict or .ptz export (weights_only); shape from env vars (PRESET, NUM_LAYERS, ...). Default: the tiny demo model.")] = None,
+        tokens: Annotated[Optional[Path], typer.Option(help="Challenge shard (.bin) or UTF-8 text file. Default: the demo validation stream.")] = None,
+        tokenizer: Annotated[Optional[Path], typer.Option(help="SentencePiece .model (bytes, and to tokenize text).")] = None,
+        stream_tokens: Annotated[int, typer.Option(help="Length of the audit stream (tokens from the start of the stream).")] = AUDIT_STREAM_TOKENS,
+        flips: Annotated[int, typer.Option(help="Flips per evaluator (each is a stream flip and a target flip).")] = DEFAULT_FLIPS,
+        seed: Annotated[int, typer.Option(help="Seed of the flip choice and of the wrong tokens.")] = 0,
+        tolerance: Annotated[float, typer.Option(help="Largest |ΔNLL| (nats) and |Δ log p| that counts as unchanged.")] = DEFAULT_TOLERANCE,
+        norm_tolerance: Annotated[float, typer.Option(help="Largest |Σp - 1| of a row that counts as normalized.")] = DEFAULT_NORM_TOLERANCE,
+        workers: Annotated[int, typer.Option(help="Worker processes for the flips (default: CPU cores).")] = 0,
+        format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
+        output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
+    ) -> None:
+        """Flip tests (stream, target, distribution, normalization) with a verdict per evaluator.
+
+        With no arguments: audit the whole evaluator zoo on the demo model; exit 0 when every
+        verdict equals its expected verdict (the product's self-test).
+        """
+        if flips < 1:
+            raise BadInput(f"--flips must be >= 1, got {flips}")
+        if not tolerance >= 0 or not norm_tolerance >= 0:
+            raise BadInput("--tolerance and --norm-tolerance must be >= 0")
+        if settings and evaluator is None:
+            raise BadInput("--set needs --evaluator")
+        n_workers = workers or default_workers()
+        options = AuditOptions(flips=flips, seed=seed, tolerance=tolerance, norm_tolerance=norm_tolerance)
+        if target is not None:
+            report = audit_target(target, options, n_workers)
+        else:
+            pairs = parse_settings(settings)
+            if evaluator is not None and evaluator not in REGISTRY:
+                from reference_model.evaluate import get_evaluator
+
+                get_evaluator(evaluator)  # raises the "did you mean" error before any loading
+            inputs = load_eval_inputs(checkpoint, tokens, tokenizer)
+            stream = audit_stream(inputs.tokens, stream_tokens)
+            say = lambda msg: stderr_console.print(f"[causality] {msg}")  # noqa: E731
+            common = dict(workers=n_workers, model_name=inputs.model_source, stream_name=inputs.tokens_source,
+                          progress=say)
+            say(f"auditing {'the zoo' if evaluator is None else evaluator} on {stream.numel()} tokens, "
+                f"{flips} flips each, {n_workers} worker(s)")
+            if evaluator is None:
+                report = audit_zoo(inputs.model, inputs.luts, stream, options, **common)
+            else:
+                report = audit_evaluator(evaluator, pairs, inputs.model, inputs.luts, stream, options, **common)
+        emit(render(report, format), output)
+        stderr_console.print(f"causality: {report.summary()} ({report.wall_seconds:.1f} s)")
+        raise typer.Exit(report.exit_code())
