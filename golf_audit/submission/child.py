@@ -154,7 +154,11 @@ class Session:
             if (loss is None or cap.close(loss, rebuilt_loss)) and (bpb is None or cap.close(bpb, rebuilt_bpb)) \
                     and (loss is not None or bpb is not None):
                 self.rules[target["name"]] = cand
+                units = np.full(targets.size, -1, dtype=np.int64)
+                for k, (start, vals) in enumerate(scorings):
+                    units[start:start + vals.size] = k
                 return {"ok": True, "nll": nll.tolist(), "count": count.tolist(), "nll_sum": nll_sum,
+                        "units": units.tolist(),
                         "tokens": ntok, "bytes": nbytes,
                         "info": {"rule": cand.describe(), "function_val_loss": loss, "function_val_bpb": bpb,
                                  "rebuilt_val_loss": rebuilt_loss, "rebuilt_val_bpb": rebuilt_bpb,

@@ -1,0 +1,57 @@
+"""A submission's eval function, running in the sandboxed child, as a causality ``NllSource``."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from reference_model.evaluate import Scored
+
+from .runner import ChildProcess
+
+# Seed SLOT batch: window edges at multiples of it are where a batch-shared delta shows.
+BATCH_EDGE = 32
+
+
+class ScriptSource:
+    """Scores a token stream with one of the script's own eval functions.
+
+    The script reads inputs and targets from the same stream, so only stream flips apply:
+    ``supports_target_flip`` tells the engine to skip the target-only flip.
+    """
+
+    supports_target_flip = False
+
+    def __init__(self, child: ChildProcess, target: str, vocab_size: int, label: str | None = None) -> None:
+        self.child = child
+        self.target = target
+        self.vocab_size = int(vocab_size)
+        self.name = label or target
+        self.units: np.ndarray | None = None  # scoring row of each target, from the last unflipped run
+        self.last_info: dict[str, Any] = {}
+
+    def run(self, tokens: torch.Tensor, targets: torch.Tensor | None = None,
+            logprob_positions: Sequence[int] = ()) -> Scored:
+        if targets is not None:
+            raise NotImplementedError("a script's eval reads targets from the stream: use stream flips")
+        data = self.child.request({"op": "run", "target": self.target, "tokens": tokens.reshape(-1).tolist()})
+        scored = Scored(np.asarray(data["nll"], dtype=np.float64), np.asarray(data["count"], dtype=np.int64),
+                        float(data["nll_sum"]), int(data["tokens"]), int(data["bytes"]), {}, dict(data.get("info", {})))
+        if self.units is None:
+            self.units = np.asarray(data["units"], dtype=np.int64)
+        self.last_info = scored.info
+        return scored
+
+    def scoring_units(self, num_targets: int) -> np.ndarray:
+        """Which captured row (window) scored each target on the unflipped stream."""
+        return self.units if self.units is not None else np.full(num_targets, -1, dtype=np.int64)
+
+    def boundary_targets(self, num_targets: int) -> list[int]:
+        """First targets of the second row, of the rows around a batch edge, of the middle and last row."""
+        if self.units is None:
+            return []
+        starts = [int(np.argmax(self.units == u)) for u in np.unique(self.units[self.units >= 0])]
+        picks = [1, BATCH_EDGE - 1, BATCH_EDGE, len(starts) // 2, len(starts) - 1]
+        return sorted({starts[k] for k in picks if 0 <= k < len(starts)})
