@@ -24,9 +24,9 @@ DEFAULT_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "records"
 
 def naive(tree: Path) -> float:
     started = time.perf_counter()
-    for folder in find_folders(tree):
+    for folder, leader in find_folders(tree):
         for check in all_checks():
-            check.evaluate(AuditContext(folder, AuditOptions()))
+            check.evaluate(AuditContext(folder, AuditOptions(baseline=leader)))
     return time.perf_counter() - started
 
 

@@ -126,6 +126,9 @@ def significance_outcome(report: Any, rule: str) -> Outcome:
     outcome = outcome_of(pick(report.checks, check_id))
     deciding = [t for t in report.tests if t.rule == rule and t.decides]
     outcome.data["pvalue"] = deciding[0].pvalue if deciding else None
+    if outcome.status is Status.WARN and report.warnings:
+        n = len(report.warnings)
+        outcome.summary += f", with {n} warning{'s' if n > 1 else ''} on the evidence (see below)"
     return outcome
 
 

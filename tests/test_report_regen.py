@@ -1,0 +1,67 @@
+"""Committed reports regenerate identically, apart from dates, versions, environment and commits."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from golf_audit.render import render
+from golf_audit.report import audit_tree
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = REPO / "tests" / "fixtures" / "report" / "expected"
+# When a check's wording changes on purpose, regenerate (from the repository root) with:
+REGENERATE = ("for f in markdown:md json:json; do "
+              "golf-audit report tests/fixtures/report/tree --recursive --format ${f%:*} "
+              "--output tests/fixtures/report/expected/tree.${f#*:}; "
+              "golf-audit report ../shared/records/track_10min_16mb --recursive --format ${f%:*} "
+              "--output reports/records_track_10min_16mb.${f#*:}; done")
+
+
+def mask_markdown(text: str) -> str:
+    # The provenance footer holds the tool version, the date and (single folder) the commit.
+    return re.sub(r"^<sub>golf-audit .*</sub>$", "<sub>golf-audit (masked)</sub>", text, flags=re.M)
+
+
+def mask_json(doc: dict) -> dict:
+    doc = json.loads(json.dumps(doc))
+    for key in ("date", "environment"):
+        doc[key] = "(masked)"
+    doc["tool"]["version"] = "(masked)"
+    for folder in doc["folders"]:
+        folder["commit"] = "(masked)"
+    return doc
+
+
+def regenerate(subject: str, command: str):
+    return audit_tree(subject, command=command)
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json"])
+def test_fixture_tree_report_regenerates(fmt, monkeypatch) -> None:
+    monkeypatch.chdir(REPO)  # the committed report names the tree relative to the repository
+    committed = (EXPECTED / ("tree.md" if fmt == "markdown" else "tree.json")).read_text(encoding="utf-8")
+    command = json.loads((EXPECTED / "tree.json").read_text(encoding="utf-8"))["command"]
+    fresh = render(regenerate("tests/fixtures/report/tree", command), fmt)
+    if fmt == "markdown":
+        assert mask_markdown(fresh) == mask_markdown(committed), REGENERATE
+    else:
+        assert mask_json(json.loads(fresh)) == mask_json(json.loads(committed)), REGENERATE
+
+
+def test_records_track_report_regenerates(shared_dir, monkeypatch) -> None:
+    track = shared_dir / "records" / "track_10min_16mb"
+    if not track.is_dir():
+        pytest.skip("no records/track_10min_16mb in ../shared")
+    monkeypatch.chdir(REPO)
+    committed_json = json.loads((REPO / "reports" / "records_track_10min_16mb.json").read_text(encoding="utf-8"))
+    subject = committed_json["subject"]
+    if not (REPO / subject).resolve().samefile(track):
+        pytest.skip(f"the committed report audits {subject}, not {track}")
+    report = regenerate(subject, committed_json["command"])
+    assert mask_json(json.loads(render(report, "json"))) == mask_json(committed_json), REGENERATE
+    committed_md = (REPO / "reports" / "records_track_10min_16mb.md").read_text(encoding="utf-8")
+    assert mask_markdown(render(report, "markdown")) == mask_markdown(committed_md), REGENERATE
