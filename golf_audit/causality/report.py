@@ -168,6 +168,8 @@ class CausalityReport:
     def verdict(self) -> Status:
         """Zoo: pass when every verdict is the expected one. Otherwise: the worst status."""
         statuses = [s.result.status for s in self.subjects]
+        if self.mode == "script" and Status.FAIL in statuses:  # a static leak fails even if the dynamic run errored
+            return Status.FAIL
         if Status.ERROR in statuses or not statuses:
             return Status.ERROR
         if self.mode == "zoo":

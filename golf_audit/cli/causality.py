@@ -18,30 +18,37 @@ from typing import Annotated, Optional
 
 import typer
 
-from reference_model.evaluate import REGISTRY
+from reference_model.evaluate import REGISTRY, get_evaluator
 
 from ..causality.engine import DEFAULT_FLIPS, DEFAULT_NORM_TOLERANCE, DEFAULT_TOLERANCE, AuditOptions, default_workers
 from ..causality.render import render
 from ..causality.report import CausalityReport
 from ..causality.run import audit_evaluator, audit_stream, audit_zoo
-from ..causality.zoo import AUDIT_STREAM_TOKENS
+from ..causality.zoo import AUDIT_STREAM_TOKENS, with_geometry
 from ..errors import BadInput
 from ..inputs import load_eval_inputs
 from ..output import Format, emit, stderr_console
 from .common import guarded, parse_settings
 
 
-def audit_target(target: Path, options: AuditOptions, workers: int) -> CausalityReport:
-    """Audit a submission's own train_gpt.py (or records folder). Wired in by the submission runner."""
-    raise BadInput(f"{target}: auditing a submission script is not supported yet; "
-                   "use --evaluator to audit a reference evaluator")
+def audit_target(target: Path, options: AuditOptions, workers: int, *, inline: str | None = None,
+                 python: str | None = None, env: dict[str, str] | None = None,
+                 functions: list[str] | None = None) -> CausalityReport:
+    """Audit a submission's own train_gpt.py (or records folder) in a sandboxed child process."""
+    from ..submission.audit import audit_script
+    from ..submission.report import to_causality_report
+
+    say = lambda msg: stderr_console.print(f"[causality] {msg}")  # noqa: E731
+    audit = audit_script(target, functions=functions, inline_selector=inline, python=python, flips=options.flips,
+                         seed=options.seed, tolerance=options.tolerance, env=env, progress=say)
+    return to_causality_report(audit, options.flips, options.seed, options.norm_tolerance)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("causality")
     @guarded
     def causality_command(
-        target: Annotated[Optional[Path], typer.Argument(help="A submission's train_gpt.py or records folder (not supported yet).", show_default=False)] = None,
+        target: Annotated[Optional[Path], typer.Argument(help="A submission's train_gpt.py or records folder: runs its own eval functions on CPU in a sandbox.", show_default=False)] = None,
         *,
         evaluator: Annotated[Optional[str], typer.Option("--evaluator", "-e", help=f"Audit one evaluator instead of the zoo: {', '.join(sorted(REGISTRY))}.")] = None,
         settings: Annotated[Optional[list[str]], typer.Option("--set", help="Setting of --evaluator, key=value (repeatable), e.g. --set mask=context.")] = None,
@@ -54,6 +61,10 @@ def register(app: typer.Typer) -> None:
         tolerance: Annotated[float, typer.Option(help="Largest |ΔNLL| (nats) and |Δ log p| that counts as unchanged.")] = DEFAULT_TOLERANCE,
         norm_tolerance: Annotated[float, typer.Option(help="Largest |Σp - 1| of a row that counts as normalized.")] = DEFAULT_NORM_TOLERANCE,
         workers: Annotated[int, typer.Option(help="Worker processes for the flips (default: CPU cores).")] = 0,
+        inline: Annotated[Optional[str], typer.Option(help="TARGET only: audit the eval block of main() under this test, e.g. 'if args.slot_enabled'.")] = None,
+        function: Annotated[Optional[list[str]], typer.Option("--function", help="TARGET only: audit just this eval function (repeatable).")] = None,
+        python: Annotated[Optional[str], typer.Option(help="TARGET only: run the script under this interpreter (e.g. one that parses 3.12 syntax).")] = None,
+        env: Annotated[Optional[list[str]], typer.Option("--env", help="TARGET only: environment for the script, KEY=VALUE (repeatable), over the tiny configuration.")] = None,
         format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
@@ -71,16 +82,15 @@ def register(app: typer.Typer) -> None:
         n_workers = workers or default_workers()
         options = AuditOptions(flips=flips, seed=seed, tolerance=tolerance, norm_tolerance=norm_tolerance)
         if target is not None:
-            report = audit_target(target, options, n_workers)
+            report = audit_target(target, options, n_workers, inline=inline, python=python, env=parse_settings(env),
+                                  functions=function)
         else:
             pairs = parse_settings(settings)
-            if evaluator is not None and evaluator not in REGISTRY:
-                from reference_model.evaluate import get_evaluator
-
-                get_evaluator(evaluator)  # raises the "did you mean" error before any loading
+            if evaluator is not None:
+                get_evaluator(evaluator, with_geometry(evaluator, pairs))  # bad names/settings fail before any loading
             inputs = load_eval_inputs(checkpoint, tokens, tokenizer)
             stream = audit_stream(inputs.tokens, stream_tokens)
-            say = lambda msg: stderr_console.print(f"[causality] {msg}")  # noqa: E731
+            say = lambda msg: stderr_console.print(f"causality: {msg}", markup=False)  # noqa: E731
             common = dict(workers=n_workers, model_name=inputs.model_source, stream_name=inputs.tokens_source,
                           progress=say)
             say(f"auditing {'the zoo' if evaluator is None else evaluator} on {stream.numel()} tokens, "
@@ -90,5 +100,5 @@ def register(app: typer.Typer) -> None:
             else:
                 report = audit_evaluator(evaluator, pairs, inputs.model, inputs.luts, stream, options, **common)
         emit(render(report, format), output)
-        stderr_console.print(f"causality: {report.summary()} ({report.wall_seconds:.1f} s)")
+        stderr_console.print(f"causality: {report.summary()} ({report.wall_seconds:.1f} s)", markup=False)
         raise typer.Exit(report.exit_code())
