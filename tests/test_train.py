@@ -1,0 +1,171 @@
+"""Training: schedule, optimizer grouping, Muon, warmup restore, DDP parity, end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from reference_model.config import Hyperparameters
+from reference_model.demo import tiny_hp
+from reference_model.model import GPT
+from reference_model.optim import build_optimizers, group_parameters, muon_momentum_at, zeropower_via_newtonschulz5
+from reference_model.train import EMA, lr_scale_at
+
+REPO = Path(__file__).resolve().parents[1]
+FINAL = re.compile(r"^final_int6_roundtrip_exact val_loss:([0-9.]+) val_bpb:([0-9.]+)$", re.M)
+
+
+def run_train(out: Path, nproc: int = 1, **env: str) -> str:
+    """Launch the real entry point (``python -m`` or torchrun) and return its log file text."""
+    full = {**os.environ, "PRESET": "tiny", "OUTPUT_DIR": str(out), "RUN_ID": "log", "OMP_NUM_THREADS": "1",
+            "EVAL_STRIDE": "128", "WARMUP_STEPS": "0", "MAX_WALLCLOCK_SECONDS": "0", **env}
+    if nproc == 1:
+        cmd = [sys.executable, "-m", "reference_model.train"]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "reference_model.train"]
+    proc = subprocess.run(cmd, cwd=REPO, env=full, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return (out / "log.txt").read_text()
+
+
+def test_wallclock_warmdown_covers_last_warmdown_iters_of_time():
+    hp = tiny_hp(max_wallclock_seconds=100.0, warmdown_iters=10)
+    assert lr_scale_at(hp, 10, 10_000) == 1.0  # 1 s/step: warmdown = last 10 s
+    assert lr_scale_at(hp, 95, 95_000) == pytest.approx(0.5)
+    assert lr_scale_at(hp, 100, 100_000) == 0.0
+    steps = tiny_hp(max_wallclock_seconds=0.0, iterations=100, warmdown_iters=20)
+    assert lr_scale_at(steps, 79, 0) == 1.0 and lr_scale_at(steps, 90, 0) == pytest.approx(0.5)
+
+
+def test_momentum_warmup():
+    hp = tiny_hp(muon_momentum_warmup_steps=100)
+    assert muon_momentum_at(0, hp) == pytest.approx(0.92)
+    assert muon_momentum_at(50, hp) == pytest.approx(0.955)
+    assert muon_momentum_at(10_000, hp) == pytest.approx(0.99)
+
+
+@pytest.mark.parametrize("hp", [tiny_hp(), Hyperparameters()], ids=["tiny", "seed"])
+def test_parameter_groups_cover_each_parameter_once(hp):
+    with torch.device("meta"):  # shapes only: the seed model needs no real memory
+        model = GPT(hp)
+    groups = group_parameters(model)
+    names = [n for g in groups.values() for n, _ in g]
+    assert sorted(names) == sorted(n for n, _ in model.named_parameters())
+    kinds = {n: k for k, g in groups.items() for n, _ in g}
+    assert kinds["tok_emb.weight"] == "embed" and kinds["bigram.embed.weight"] == "embed"
+    assert kinds["blocks.0.attn.c_q.weight"] == "muon" and kinds["blocks.1.mlp.proj.weight"] == "muon"
+    assert kinds["bigram.proj.weight"] == "muon" and kinds["ve_shared.proj.weight"] == "muon"
+    assert kinds["blocks.0.resid_mix"] == "scalar" and kinds["skip_weights"] == "scalar"
+    assert kinds["blocks.0.attn.q_gain"] == "scalar" and kinds["smear.gate"] == "scalar"
+    assert all(p.ndim == 2 for _, p in groups["muon"])
+
+
+def test_newton_schulz_roughly_orthogonalizes():
+    torch.manual_seed(0)
+    for shape in [(64, 192), (192, 64)]:
+        g = torch.randn(*shape)
+        sv = torch.linalg.svdvals(zeropower_via_newtonschulz5(g))
+        # the quintic iteration trades exactness for speed: singular values land near 1
+        assert sv.min() > 0.5 and sv.max() < 1.3, sv
+        assert torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min() > 3  # it really changed
+
+
+def test_optimizers_keep_base_lr_and_take_a_step():
+    torch.manual_seed(0)
+    model = GPT(tiny_hp())
+    opts = build_optimizers(model, model.hp)
+    assert all("base_lr" in g for o in opts for g in o.param_groups)
+    x = torch.randint(0, 512, (2, 32))
+    before = model.blocks[0].attn.c_q.weight.detach().clone()
+    model(x, x).backward()
+    for o in opts:
+        o.step()
+    assert not torch.equal(before, model.blocks[0].attn.c_q.weight)
+
+
+def test_ema_warms_up_then_uses_seed_decay():
+    m = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        m.weight.zero_()
+    ema = EMA(m)
+    with torch.no_grad():
+        m.weight.fill_(1.0)
+    ema.update(m)  # first decay = min(0.997, 1/10) = 0.1
+    assert torch.allclose(ema.shadow["weight"], torch.full((2, 2), 0.9))
+    ema.updates = 10_000  # long runs: the seed's 0.997
+    ema.update(m)
+    assert torch.allclose(ema.shadow["weight"], torch.full((2, 2), 0.9 + 0.003 * 0.1))
+    ema.apply_to(m)
+    assert torch.allclose(m.weight, ema.shadow["weight"])
+
+
+def test_warmup_steps_only_prime_and_restore_state(tmp_path):
+    a = run_train(tmp_path / "a", ITERATIONS="3", WARMUP_STEPS="0")
+    b = run_train(tmp_path / "b", ITERATIONS="3", WARMUP_STEPS="2")
+    assert "warmup_step:2/2" in b
+    sa = torch.load(tmp_path / "a" / "final_model.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b" / "final_model.pt", weights_only=True)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert FINAL.search(a).groups() == FINAL.search(b).groups()
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """Same global batch: 1 process x 2 micro-batches == 2 processes x 1 micro-batch."""
+    common = dict(ITERATIONS="5", TRAIN_LOG_EVERY="1")
+    one = run_train(tmp_path / "one", GRAD_ACCUM_STEPS="2", **common)
+    two = run_train(tmp_path / "two", nproc=2, GRAD_ACCUM_STEPS="1", **common)
+    assert "world_size:2" in two and "backend:gloo" in two
+    loss = re.compile(r"^step:(\d+)/5 train_loss:([0-9.]+)", re.M)
+    assert loss.findall(one) == loss.findall(two) and len(loss.findall(one)) == 5
+    l1, l2 = (float(FINAL.search(t).group(1)) for t in (one, two))
+    assert abs(l1 - l2) <= 1e-5, (l1, l2)
+    s1 = torch.load(tmp_path / "one" / "final_model.pt", weights_only=True)
+    s2 = torch.load(tmp_path / "two" / "final_model.pt", weights_only=True)
+    assert max(float((s1[k] - s2[k]).abs().max()) for k in s1) <= 1e-5
+
+
+LINE_FORMATS = [
+    r"^reference_model\.train .* code_version:\S+$",
+    r"^python:\S+ torch:\S+ device:cpu .*world_size:1",
+    r"^model_params:\d+$",
+    r"^step:\d+/\d+ train_loss:[0-9.]+ train_time:\d+ms step_avg:[0-9.]+ms$",
+    r"^step:\d+/\d+ val_loss:[0-9.]+ val_bpb:[0-9.]+ train_time:\d+ms step_avg:[0-9.]+ms$",
+    r"^Code files: .*reference_model/model\.py:\d+",
+    r"^Code size: \d+ bytes$",
+    r"^Serialized model int6\+lzma: \d+ bytes$",
+    r"^Total submission size int6\+lzma: \d+ bytes$",
+    r"^final_int6_roundtrip_exact val_loss:\d+\.\d{8} val_bpb:\d+\.\d{8}$",
+    r"^final_int6_sliding_window_exact val_loss:\d+\.\d{8} val_bpb:\d+\.\d{8}$",
+]
+
+
+def _learned(log: str) -> tuple[float, float]:
+    init = float(re.search(r"^step:0/\d+ val_loss:[0-9.]+ val_bpb:([0-9.]+)", log, re.M).group(1))
+    return init, float(FINAL.search(log).group(2))
+
+
+def test_end_to_end_short_run_learns_and_exports(tmp_path):
+    log = run_train(tmp_path, ITERATIONS="25", WARMDOWN_ITERS="10", VAL_LOSS_EVERY="1000", EVAL_STRIDE="64")
+    for pattern in LINE_FORMATS:
+        assert re.search(pattern, log, re.M), pattern
+    init, final = _learned(log)
+    assert final < init - 0.7, (init, final)
+    sizes = {k: int(v) for k, v in re.findall(r"^(Code size|Serialized model int6\+lzma): (\d+) bytes$", log, re.M)}
+    total = int(re.search(r"^Total submission size int6\+lzma: (\d+)", log, re.M).group(1))
+    assert total == sum(sizes.values())
+    assert sizes["Serialized model int6+lzma"] == (tmp_path / "final_model.int6.ptz").stat().st_size
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_sixty_seconds(tmp_path):
+    """The issue's command: PRESET=tiny MAX_WALLCLOCK_SECONDS=60 python -m reference_model.train."""
+    log = run_train(tmp_path, MAX_WALLCLOCK_SECONDS="60", VAL_LOSS_EVERY="100000", EVAL_STRIDE="16", WARMUP_STEPS="2")
+    init, final = _learned(log)
+    assert "stopping_early: wallclock_cap" in log or "step:300/300" in log
+    assert final < init - 1.0, (init, final)
