@@ -38,7 +38,7 @@ def audit_target(target: Path, options: AuditOptions, workers: int, *, inline: s
     from ..submission.audit import audit_script
     from ..submission.report import to_causality_report
 
-    say = lambda msg: stderr_console.print(f"[causality] {msg}")  # noqa: E731
+    say = lambda msg: stderr_console.print(f"causality: {msg}", markup=False)  # noqa: E731
     audit = audit_script(target, functions=functions, inline_selector=inline, python=python, flips=options.flips,
                          seed=options.seed, tolerance=options.tolerance, env=env, progress=say)
     return to_causality_report(audit, options.flips, options.seed, options.norm_tolerance)
