@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, Window, register, split_stream
 from .common import (TAILS, apply_softcap, batched, check_choice, check_positive, hidden_states, make_batch, model_device,
-                     output_weight, rank_share, sliding_windows, softcap)
+                     output_weight, rank_share, scored_spans, sliding_windows, softcap)
 
 
 @dataclass
@@ -143,58 +143,74 @@ class Slot(Evaluator):
         device = model_device(model)
         W = output_weight(model)  # (V, d)
         cap = softcap(model)
-        # Positions the head must see: the scored ones, plus the mask when it differs.
-        need = [(0, w.length) for w in windows] if s.mask == "context" else mask_spans(windows, "scored")
-        wb = make_batch(acc.inputs, windows, need)
-        rows, cols = wb.rows.to(device), wb.cols.to(device)
-        h = hidden_states(model, wb.x)[rows, cols]  # (P, d)
-        base = F.linear(h, W)  # (P, V): H W^T, fixed across steps
-        y = acc.targets[wb.targets_idx].to(device)
-        score_from = torch.tensor([w.score_from - w.start for w in windows], device=device)
-        is_scored = cols >= score_from[rows]
-        opt_sel = is_scored if s.mask == "scored" else ~is_scored
-        groups = rows if s.delta == "window" else torch.zeros_like(rows)
+        wb = make_batch(acc.inputs, windows, scored_spans(windows))
+        H = hidden_states(model, wb.x)  # (B, T, d)
         G = len(windows) if s.delta == "window" else 1
         delta = torch.zeros(G, W.size(1), device=device)
         bias = torch.zeros(G, W.size(0), device=device) if s.logit_bias else None
-        params = [delta] + ([bias] if bias is not None else [])
 
         def shift() -> torch.Tensor:  # (G, V): delta W^T (+ bias)
             out = F.linear(delta, W)
             return out + bias if bias is not None else out
 
-        n_mask = int(opt_sel.sum())
-        if s.steps > 0 and n_mask > 0:
-            m_base, m_y, m_g = base[opt_sel], y[opt_sel], groups[opt_sel]
-            rows_m = torch.arange(n_mask, device=device)
-            opt = AdamW(params, betas=tuple(s.betas), eps=s.eps, wd=s.wd)
-            for step in range(s.steps):
-                grad_z = self._grad_logits_pre(m_base + shift()[m_g], m_y, rows_m, cap)
-                # Mean over the mask: the 1/n is applied to the (G, V) sums, not the (M, V) rows.
-                grad_shift = torch.zeros(G, W.size(0), device=device).index_add_(0, m_g, grad_z).div_(n_mask)
-                grads = [grad_shift @ W] + ([grad_shift] if bias is not None else [])
-                opt.step(grads, cosine_lr(step, s.steps, s.lr, s.lr_min))
-        sc_sel = is_scored.nonzero().squeeze(1)
-        logits = apply_softcap(base[sc_sel] + shift()[groups[sc_sel]], cap)
-        nll = F.cross_entropy(logits, y[sc_sel], reduction="none")
-        acc.add(wb.targets_idx[sc_sel.cpu()], nll, lambda idx: torch.log_softmax(logits[idx], dim=-1))
+        if s.steps > 0:
+            self._fit(H, W, cap, acc, windows, delta, bias, shift)
+        rows, cols = wb.rows.to(device), wb.cols.to(device)
+        groups = rows if G > 1 else torch.zeros_like(rows)
+        logits = apply_softcap(F.linear(H[rows, cols], W) + shift()[groups], cap)
+        nll = F.cross_entropy(logits, acc.targets[wb.targets_idx].to(device), reduction="none")
+        acc.add(wb.targets_idx, nll, lambda idx: torch.log_softmax(logits[idx], dim=-1))
 
-    @staticmethod
-    def _grad_logits_pre(z: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, cap: float) -> torch.Tensor:
-        """d(sum of NLL)/dz for logits = cap * tanh(z / cap), in place on ``z``: (softmax - onehot) * (1 - t^2).
+    def _fit(self, H: torch.Tensor, W: torch.Tensor, cap: float, acc: ScoreAccumulator, windows: Sequence[Window],
+             delta: torch.Tensor, bias: torch.Tensor | None, shift) -> None:
+        """The AdamW steps on (delta, bias), computing head logits only on the mask.
 
-        Softcapped logits lie in [-cap, cap], so exp() cannot overflow in fp32 and the softmax
-        needs no max-subtraction; everything runs in place on the one (M, V) buffer.
+        Windows are bucketed by mask length (usually: the first window, the regular ones, a
+        short tail), so each bucket is a dense (b, L, V) block: the per-window shift is
+        broadcast rather than gathered row by row, and per-window gradient sums are plain
+        sums over L. ``H W^T / c`` is computed once; each step adds ``shift / c``.
         """
-        if cap <= 0:
-            p = torch.softmax(z, dim=-1)
-            p[rows, y] -= 1.0
-            return p
-        t = z.div_(cap).tanh_()
-        p = torch.mul(t, cap).exp_()
-        p.div_(p.sum(dim=-1, keepdim=True))
-        p[rows, y] -= 1.0
-        return p.addcmul_(p, t.mul_(t), value=-1.0)
+        s = self.settings
+        device = H.device
+        scale = 1.0 / cap if cap > 0 else 1.0
+        targets = acc.targets.to(device)
+        by_len: dict[int, list[int]] = {}
+        for k, (lo, hi) in enumerate(mask_spans(windows, s.mask)):
+            if hi > lo:
+                by_len.setdefault(hi - lo, []).append(k)
+        if not by_len:
+            return  # nothing to fit on (e.g. context mask on the first window alone)
+        buckets = []
+        for L, ks in by_len.items():
+            k_t = torch.tensor(ks, device=device)
+            lo = torch.tensor([mask_spans([windows[k]], s.mask)[0][0] for k in ks], device=device)
+            cols = lo[:, None] + torch.arange(L, device=device)[None, :]  # (b, L)
+            base = F.linear(H[k_t[:, None], cols], W).mul_(scale)  # (b, L, V): H W^T / c, fixed
+            starts = torch.tensor([windows[k].start for k in ks], device=device)
+            y = targets[starts[:, None] + cols]
+            b_i, l_i = torch.meshgrid(torch.arange(len(ks), device=device), torch.arange(L, device=device), indexing="ij")
+            groups = k_t if delta.size(0) > 1 else torch.zeros_like(k_t)
+            buckets.append((base, (b_i.reshape(-1), l_i.reshape(-1), y.reshape(-1)), groups))
+        n_mask = sum(b[0].shape[0] * b[0].shape[1] for b in buckets)
+        opt = AdamW([delta] + ([bias] if bias is not None else []), betas=tuple(s.betas), eps=s.eps, wd=s.wd)
+        for step in range(s.steps):
+            sh = shift().mul_(scale)
+            grad_shift = torch.zeros_like(sh)
+            for base, onehot_idx, groups in buckets:
+                z = base + sh[groups][:, None, :]
+                if cap > 0:
+                    t = z.tanh_()
+                    p = torch.mul(t, cap).exp_()  # |logits| <= cap: exp cannot overflow, no max-shift needed
+                    p.div_(p.sum(dim=-1, keepdim=True))
+                else:
+                    p = torch.softmax(z, dim=-1)
+                p[onehot_idx] -= 1.0  # softmax - onehot = d NLL / d logits
+                if cap > 0:
+                    p.addcmul_(p, t.mul_(t), value=-1.0)  # through the softcap: * (1 - t^2); 1/c cancels c
+                grad_shift.index_add_(0, groups, p.sum(dim=1))
+            grad_shift.div_(n_mask)  # the seed's loss is the mean over every masked position of the batch
+            grads = [grad_shift @ W] + ([grad_shift] if bias is not None else [])
+            opt.step(grads, cosine_lr(step, s.steps, s.lr, s.lr_min))
 
     # ------------------------------------------------------------- reference path
 
