@@ -151,3 +151,68 @@ def test_time_limits_good_and_bad(check_id, measured) -> None:
 def test_static_checks_not_run_without_script() -> None:
     result = get_check("GA-STATIC-001").evaluate(AuditContext(OVER_CAP))
     assert result.status is Status.NOT_RUN and "train_gpt.py" in result.summary
+
+
+# --- static and dynamic checks on a submission's own script (issue 8) ------------------------------
+
+SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
+
+
+def script_folder(tmp_path: Path, script: str) -> Path:
+    """A records folder shipping one of the submission auditor's fixture scripts as train_gpt.py."""
+    folder = tmp_path / script
+    folder.mkdir()
+    (folder / "train_gpt.py").write_bytes((SCRIPTS / f"{script}.py").read_bytes())
+    (folder / "submission.json").write_text('{"name": "%s", "val_bpb": 1.2}\n' % script)
+    return folder
+
+
+def test_static_checks_good_and_bad(tmp_path) -> None:
+    good = AuditContext(script_folder(tmp_path, "sliding_legal"))
+    bad = AuditContext(script_folder(tmp_path, "slot_scored_mask"))
+    assert get_check("GA-STATIC-001").evaluate(good).status is Status.PASS
+    leak = get_check("GA-STATIC-001").evaluate(bad)
+    assert leak.status is Status.FAIL and leak.severity is Severity.CRITICAL
+    assert leak.evidence[0].file == "train_gpt.py" and leak.evidence[0].line
+
+
+def test_static_warnings(tmp_path) -> None:
+    ctx = AuditContext(script_folder(tmp_path, "network_unused_env"))
+    assert get_check("GA-STATIC-006").evaluate(ctx).status is Status.WARN
+    assert get_check("GA-STATIC-007").evaluate(ctx).status is Status.WARN
+
+
+def _fake_audit(*verdicts):
+    from golf_audit.causality.engine import CausalityResult, FlipTestOutcome, NormalizationOutcome
+    from golf_audit.submission.audit import FunctionVerdict, SubmissionAudit
+
+    functions = []
+    for name, status, failed, rows_off in verdicts:
+        res = None
+        if status is not Status.ERROR:
+            res = CausalityResult(subject=name, status=status, summary="", failed_tests=failed,
+                                  channels=["target"] if "target_flip" in failed else [],
+                                  stream_flip=FlipTestOutcome(flips=64), target_flip=FlipTestOutcome(
+                                      flips=64, positions_affected=10 if failed else 0, max_abs_delta=0.7 if failed else 0.0),
+                                  normalization=None if rows_off is None else NormalizationOutcome(8, rows_off, 0.3 if rows_off else 0.0, 1.3))
+        functions.append(FunctionVerdict(name, 10, status, "child died" if status is Status.ERROR else "", causality=res,
+                                         child_tail="Traceback: boom" if status is Status.ERROR else ""))
+    return SubmissionAudit("x/train_gpt.py", Status.PASS, "", "dynamic", functions, [])
+
+
+@pytest.mark.parametrize("verdicts, causal, norm", [
+    ([("eval_val", Status.PASS, [], 0)], Status.PASS, Status.PASS),
+    ([("eval_val", Status.PASS, [], 0), ("eval_val_slot", Status.FAIL, ["target_flip"], 0)], Status.FAIL, Status.PASS),
+    ([("eval_val", Status.FAIL, ["normalization"], 2)], Status.PASS, Status.FAIL),
+    ([("eval_val", Status.PASS, [], None)], Status.PASS, Status.NOT_RUN),
+    ([("eval_val", Status.PASS, [], 0), ("eval_val_ttt", Status.ERROR, [], None)], Status.ERROR, Status.ERROR),
+])
+def test_dynamic_outcomes_from_the_submission_audit(verdicts, causal, norm) -> None:
+    from golf_audit.checks import collect
+
+    audit = _fake_audit(*verdicts)
+    assert collect.dynamic_outcome(audit, "causality").status is causal
+    assert collect.dynamic_outcome(audit, "normalization").status is norm
+    if causal is Status.ERROR:
+        crashed = collect.dynamic_outcome(audit, "causality").evidence[-1]
+        assert crashed.snippet == "Traceback: boom"

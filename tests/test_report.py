@@ -156,3 +156,24 @@ def test_github_action_example_posts_markdown() -> None:
     script = next(s["run"] for s in steps if s.get("id") == "audit")
     assert "--format markdown" in script and "--baseline" in script
     assert any("createComment" in s.get("with", {}).get("script", "") for s in steps)
+
+
+@pytest.mark.slow
+def test_cli_dynamic_leaky_script_fails_with_ids_in_both_outputs(tmp_path) -> None:
+    # The submission auditor's scored-mask SLOT fixture, shipped as a PR folder's train_gpt.py.
+    folder = tmp_path / "2026-05-01_ScoredMaskSLOT"
+    folder.mkdir()
+    scripts = Path(__file__).parent / "fixtures" / "scripts"
+    (folder / "train_gpt.py").write_bytes((scripts / "slot_scored_mask.py").read_bytes())
+    (folder / "submission.json").write_text('{"name": "scored-mask SLOT", "val_bpb": 0.95}\n')
+    md_path, json_path = tmp_path / "r.md", tmp_path / "r.json"
+    md = runner.invoke(app, ["report", str(folder), "--dynamic", "--format", "markdown", "--output", str(md_path)])
+    assert md.exit_code == 1, md.output
+    text = md_path.read_text()
+    assert "| ✖ | `GA-CAUSAL-001` |" in text and "| ✖ | `GA-STATIC-001` |" in text
+    js = runner.invoke(app, ["report", str(folder), "--dynamic", "--format", "json", "--output", str(json_path),
+                             "--check", "GA-CAUSAL-001", "--check", "GA-STATIC-001"])
+    assert js.exit_code == 1, js.output
+    doc = json.loads(json_path.read_text())
+    validate(doc)
+    assert {r["id"]: r["status"] for r in doc["folders"][0]["results"]} == {"GA-STATIC-001": "fail", "GA-CAUSAL-001": "fail"}

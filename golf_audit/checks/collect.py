@@ -87,7 +87,8 @@ def static_findings(ctx: AuditContext) -> list[CheckResult]:
         except SyntaxError as exc:
             needs = f" (needs Python ≥ {min_python[0]}.{min_python[1]})" if min_python else ""
             raise NotRun(f"train_gpt.py does not parse on this Python{needs}: {exc.msg}, line {exc.lineno}") from None
-        return list(_attr(static, "run_all", 8)(tree, str(c.script)))
+        # Evidence names the script relative to its folder, as every other check does.
+        return list(_attr(static, "run_all", 8)(tree, c.script.name))
 
     return ctx.collect("static", _scan)
 

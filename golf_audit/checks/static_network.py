@@ -20,7 +20,7 @@ def _run(ctx: AuditContext) -> Outcome:
 CHECK = Check(
     id="GA-STATIC-006",
     title="No network access",
-    severity=Severity.ERROR,
+    severity=Severity.WARNING,
     rule=rules.NO_NETWORK,
     remediation="Remove network imports and downloads; ship everything in the artifact.",
     family="static",

@@ -21,7 +21,7 @@ def _run(ctx: AuditContext) -> Outcome:
 CHECK = Check(
     id="GA-STATIC-007",
     title="Every env hyperparameter is used",
-    severity=Severity.INFO,
+    severity=Severity.WARNING,
     rule=rules.HYGIENE,
     remediation="Remove hyperparameters the script declares but never reads, or wire them in.",
     family="static",
