@@ -27,7 +27,8 @@ import torch
 from ..causality import DEFAULT_TOLERANCE, CausalityResult, audit_source
 from ..errors import BadInput, CannotConclude
 from ..findings import CheckResult, Status, worst
-from . import analyze, inline, static
+from . import analyze
+from .plan import make_plan, plan_elsewhere
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
 from .script_source import ScriptSource
 
@@ -67,6 +68,11 @@ class SubmissionAudit:
     stream_tokens: int = 0
     tolerance: float = DEFAULT_TOLERANCE
     seconds: float = 0.0
+
+
+def display_name(target: analyze.EvalTarget) -> str:
+    """How the report names an eval target: the function, or where the inline block sits."""
+    return f"inline block main:{target.line}" if target.define or target.name.startswith("main:") else target.name
 
 
 def resolve_script(path: str | Path) -> Path:
@@ -153,42 +159,43 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
     say = progress or (lambda _m: None)
     script = resolve_script(path)
     text, layers, followed, min_python = load_effective(script)
-    if min_python is not None and sys.version_info[:2] < min_python:
+    if min_python is not None and not python:
         raise CannotConclude(f"{script}: needs Python ≥ {min_python[0]}.{min_python[1]} to parse "
                              f"(this is {sys.version_info[0]}.{sys.version_info[1]})"
-                             + ("" if python else "; pass --python PATH to an interpreter that can"))
-    tree = ast.parse(text)
-    static_results = static.run_all(tree, str(script))
-    variables = analyze.env_vars(tree)
-    child_env = analyze.tiny_env(variables, env)
-    targets: list[analyze.EvalTarget] = analyze.eval_targets(tree, text, functions)
-    if inline_selector or not targets:
-        targets += inline.inline_targets(tree, text, inline_selector)
+                             + "; pass --python PATH to an interpreter that can")
+    if min_python is not None:
+        try:
+            the_plan = plan_elsewhere(python, text, str(script), functions, inline_selector, env)
+        except RuntimeError as exc:
+            raise CannotConclude(str(exc)) from None
+    else:
+        the_plan = make_plan(text, str(script), functions, inline_selector, env)
+    targets = the_plan.targets
     if functions and not any(t.name in functions for t in targets):
         raise BadInput(f"no eval function named {', '.join(functions)} in {script}")
-    verdicts: list[FunctionVerdict] = []
     if not targets:
-        verdicts.append(FunctionVerdict("<none>", 0, Status.ERROR, "no eval_val* function and no inline eval block "
-                                        "found: pass --inline or write an adapter"))
+        verdicts = [FunctionVerdict("<none>", 0, Status.ERROR, "no eval_val* function and no inline eval block "
+                                    "found: pass --inline or write an adapter")]
+    elif the_plan.build_error:
+        verdicts = [FunctionVerdict(t.name, t.line, Status.ERROR, f"cannot build the model: {the_plan.build_error}")
+                    for t in targets]
     else:
-        verdicts = _dynamic(script, text, tree, targets, child_env, python, flips, seed, tolerance, stream_tokens,
-                            setup_timeout_s, run_timeout_s, memory_bytes, say)
+        verdicts = _dynamic(script, text, the_plan.build, targets, the_plan.tiny_env, python, flips, seed, tolerance,
+                            stream_tokens, setup_timeout_s, run_timeout_s, memory_bytes, say)
+    static_results = the_plan.static
+    child_env = the_plan.tiny_env
     return _combine(str(script), verdicts, static_results, layers, followed, child_env, stream_tokens, tolerance,
                     time.perf_counter() - started)
 
 
-def _dynamic(script: Path, text: str, tree: ast.Module, targets: list[analyze.EvalTarget], child_env: dict[str, str],
+def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarget], child_env: dict[str, str],
              python: str | None, flips: int, seed: int, tolerance: float, stream_tokens: int, setup_timeout_s: float,
              run_timeout_s: float, memory_bytes: int, say: Callable[[str], None]) -> list[FunctionVerdict]:
-    verdicts = [FunctionVerdict(t.name, t.line, Status.ERROR, f"cannot call it: {t.error}",
+    verdicts = [FunctionVerdict(display_name(t), t.line, Status.ERROR, f"cannot call it: {t.error}",
                                 kind="inline" if t.define else "function") for t in targets if t.error]
     runnable = [t for t in targets if not t.error]
     if not runnable:
         return verdicts
-    try:
-        build, _ = analyze.model_build(tree, text)
-    except analyze.AnalysisError as exc:
-        return verdicts + [FunctionVerdict(t.name, t.line, Status.ERROR, f"cannot build the model: {exc}") for t in runnable]
     say(f"starting the sandboxed child for {script.name}")
     with ChildProcess(text, python=python, timeout_s=run_timeout_s, memory_bytes=memory_bytes, extra_env=child_env) as child:
         _copy_siblings(script, child.workdir)
@@ -236,8 +243,8 @@ def _audit_target(child: ChildProcess, target: analyze.EvalTarget, vocab: int, t
                   seed: int, tolerance: float) -> FunctionVerdict:
     started = time.perf_counter()
     kind = "inline" if target.define else "function"
-    source = ScriptSource(child, target.name, vocab)
-    verdict = FunctionVerdict(target.name, target.line, Status.ERROR, "", kind=kind)
+    source = ScriptSource(child, target.name, vocab, display_name(target))
+    verdict = FunctionVerdict(display_name(target), target.line, Status.ERROR, "", kind=kind)
     try:
         base = source.run(tokens)
         verdict.capture = dict(base.info)

@@ -57,10 +57,9 @@ def _select(tree: ast.Module, selector: str | None) -> list[ast.If]:
 
 
 def _return_names(block: list[ast.stmt]) -> tuple[str, str]:
-    assigned: list[str] = []
-    for node in ast.walk(ast.Module(body=block, type_ignores=[])):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            assigned.append(node.id)
+    stores = [n for n in ast.walk(ast.Module(body=block, type_ignores=[]))
+              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    assigned = [n.id for n in sorted(stores, key=lambda n: (n.lineno, n.col_offset))]  # source order
     loss = [n for n in assigned if "loss" in n.lower() and "bpb" not in n.lower()]
     bpb = [n for n in assigned if "bpb" in n.lower()]
     if not loss or not bpb:

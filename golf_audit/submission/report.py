@@ -32,8 +32,7 @@ def _function_subject(v: FunctionVerdict, audit: SubmissionAudit) -> AuditedSubj
                                  stream_tokens=audit.stream_tokens, error=v.summary)
     elif result.status is Status.PASS:
         result.summary = f"{result.summary}; {STREAM_FLIP_NOTE}"
-    label = v.name if v.kind == "function" else f"inline block (main:{v.line})"
-    return AuditedSubject(label, "script", settings, result)
+    return AuditedSubject(v.name, "script", settings, result)
 
 
 def to_causality_report(audit: SubmissionAudit, flips: int, seed: int, norm_tolerance: float) -> CausalityReport:
