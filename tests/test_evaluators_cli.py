@@ -135,3 +135,20 @@ def test_describe_mismatch():
     assert describe_mismatch(a, dict(a)) is None
     msg = describe_mismatch(a, {"w": torch.zeros(3, 3), "extra": torch.zeros(1)})
     assert "1 shape mismatch" in msg and "missing, e.g. b" in msg and "unexpected, e.g. extra" in msg
+
+
+def test_eval_ptz_checkpoint(files, demo):
+    from reference_model.export import pack
+
+    ptz = files["root"] / "model.int6.ptz"
+    ptz.write_bytes(pack(demo.model.state_dict()))
+    args = ["--max-tokens", "513", "--format", "json"]
+    _, demo_out, _ = _run(args)
+    res, out, err = _run(["--checkpoint", str(ptz), *args], env=TINY_ENV)
+    assert res.exit_code == 0, err
+    roundtrip, original = json.loads(out)["val_bpb"], json.loads(demo_out)["val_bpb"]
+    assert roundtrip != original and abs(roundtrip - original) < 0.1, "int6/int8 roundtrip: close, not equal"
+    bad = files["root"] / "bad.ptz"
+    bad.write_bytes(b"\xfd7zXZ\x00 truncated lzma")
+    res, out, err = _run(["--checkpoint", str(bad)], env=TINY_ENV)
+    assert res.exit_code == 2 and "not a readable .ptz export" in err, err
