@@ -22,6 +22,10 @@ batch; each step then costs one (G, d) x (d, V) product plus elementwise work on
 rows, with the gradient written out by hand (softmax - onehot, through tanh, summed per
 group). impl=reference is the straightforward full-window autograd version (as the seed
 PR runs it), kept for the equivalence test and the benchmark.
+
+Distributed: each rank batches its own contiguous share of the windows, as the seed does, so
+batch composition depends on the world size, and with it the result (the loss is a mean over
+the batch and AdamW's eps is not scale-free): compare SLOT numbers at equal world size.
 """
 
 from __future__ import annotations
