@@ -200,7 +200,9 @@ def _int(text: str) -> int | None:
 
 
 def _parse_line(log: TrainLog, n: int, line: str) -> None:
-    m = _STEP.match(line)
+    if ":" not in line:
+        return
+    m = _STEP.match(line) if line[0].isdigit() or line.startswith("step") else None
     if m:
         kv = _kvs(m.group(3))
         step = StepLine(n, int(m.group(1)[:18]), int(m.group(2)[:18]))
@@ -213,13 +215,13 @@ def _parse_line(log: TrainLog, n: int, line: str) -> None:
         if any(v is not None for v in (step.train_loss, step.val_loss, step.val_bpb, step.train_time_ms)):
             log.steps.append(step)
         return
-    m = _STOP.match(line)
+    m = _STOP.match(line) if line.startswith("stopping_early") else None
     if m:
         step, total = (_int(g) if g else None for g in (m.group(2), m.group(3)))
         log.stop = StepLine(n, step or 0, total or 0, train_time_ms=_number(m.group(1)))
         return
-    for kind, pattern in (("model", _SIZE_MODEL), ("total", _SIZE_TOTAL), ("code", _SIZE_CODE)):
-        m = pattern.match(line)
+    for kind, pattern, prefix in (("model", _SIZE_MODEL, "Seri"), ("total", _SIZE_TOTAL, "Tota"), ("code", _SIZE_CODE, "Code")):
+        m = pattern.match(line) if line.startswith(prefix) else None
         if m:
             value = _int(m.group(2))
             if value is not None:
@@ -234,12 +236,12 @@ def _parse_line(log: TrainLog, n: int, line: str) -> None:
                         tag = models[-1].tag
                 log.sizes.append(SizeLine(n, kind, tag, value))
             return
-    m = _SIZE_PIPE.match(line)
+    m = _SIZE_PIPE.match(line) if " model:" in line else None
     if m:
         log.sizes.append(SizeLine(n, "model", m.group(1), int(m.group(2)[:18])))
         log.sizes.append(SizeLine(n, "total", m.group(1), int(m.group(3)[:18])))
         return
-    m = _TOTAL_EVAL.match(line)
+    m = _TOTAL_EVAL.match(line) if line.startswith("total_eval") else None
     if m:
         log.total_eval_time_s = _number(m.group(1))
         log.total_eval_time_line = n
@@ -274,7 +276,9 @@ def parse_log_text(text: str, path: str | Path = "<log>") -> TrainLog:
     for n, raw_line in enumerate(text.splitlines(), start=1):
         if len(raw_line) > 10_000:  # a line this long is data or garbage, not a log line
             continue
-        line = _TIMESTAMP.sub("", raw_line.rstrip())
+        line = raw_line.rstrip()
+        if line[:1].isdigit() and len(line) > 10 and line[9:10].isdigit():
+            line = _TIMESTAMP.sub("", line)
         if not line or line[0] in " \t#|+":
             # indented lines are embedded source or hyperparameter dumps: only the seed matters
             if line.startswith("  seed") and not line.startswith("    "):
