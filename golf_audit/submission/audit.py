@@ -205,7 +205,7 @@ def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarg
         try:
             ready = child.request(setup, timeout_s=setup_timeout_s)
         except ChildFailed as exc:
-            return verdicts + [FunctionVerdict(t.name, t.line, Status.ERROR, f"the script could not be loaded: {exc}",
+            return verdicts + [FunctionVerdict(display_name(t), t.line, Status.ERROR, f"the script could not be loaded: {exc}",
                                                child_tail=exc.tail) for t in runnable]
         tokens = audit_stream(int(ready["vocab_size"]), stream_tokens, seed)
         for t in runnable:
@@ -213,7 +213,7 @@ def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarg
             verdicts.append(_audit_target(child, t, int(ready["vocab_size"]), tokens, flips, seed, tolerance))
             if child.proc.poll() is not None:  # it died or was killed: the rest cannot run in it
                 for rest in runnable[runnable.index(t) + 1:]:
-                    verdicts.append(FunctionVerdict(rest.name, rest.line, Status.ERROR,
+                    verdicts.append(FunctionVerdict(display_name(rest), rest.line, Status.ERROR,
                                                     "not run: the child died on an earlier function"))
                 break
     return verdicts
