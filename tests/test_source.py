@@ -194,3 +194,23 @@ def test_code_dependencies_unparseable_dependency_is_noted(tmp_path: Path) -> No
     scan = scan_dependencies(tmp_path / "train_gpt.py")
     assert [f.path.name for f in scan.files] == ["train_gpt.py", "helper.py"]
     assert scan.notes and "not UTF-8" in scan.notes[0]
+
+
+# ------------------------------------------------------------------ fuzzing: only BadInput ever escapes
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+_PIECES = ["exec(", "compile(", "lzma.decompress(", "base64.b85decode(", "zlib.decompress(", "__import__('lzma')",
+           ".decode()", "import lzma,base64\n", "from lzma import decompress as D\n", "x = ", "x", '"', "'", ")", ",",
+           "+", "format=lzma.FORMAT_RAW", "filters=[{'id': lzma.FILTER_LZMA2}]", b85_lzma("print(1)"), "VPaz-", "\n"]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hs.lists(hs.one_of(hs.sampled_from(_PIECES), hs.text(max_size=6)), max_size=25).map("".join))
+def test_decode_wrapper_fuzz(text: str) -> None:
+    try:
+        result = decode_wrapper(text)
+    except BadInput:
+        return
+    assert result is None or isinstance(result, str)
