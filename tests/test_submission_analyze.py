@@ -121,7 +121,7 @@ def test_sliding_rule_is_the_records_rule() -> None:
     # The tail window re-scores targets 10 and 11, exactly as the records do.
     assert [s for s, _ in scorings] == [0, 8, 10] and count.tolist() == [1] * 10 + [2, 2, 1, 1]
     _, count_all, _ = capture.apply_rule(capture.Rule("all"), rows, 14)
-    assert count_all.max() == 3
+    assert count_all.max() == 2  # every captured token, overlaps counted
 
 
 def test_returned_metrics_accepts_tuples_dicts_and_a_lone_bpb() -> None:
