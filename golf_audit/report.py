@@ -112,7 +112,8 @@ def exit_code(results: list[CheckResult], fail_on: Severity = Severity.ERROR) ->
         return EXIT_VIOLATION
     if any(r.status is Status.ERROR for r in gated):
         return EXIT_BAD_INPUT
-    if results and all(r.status is Status.NOT_RUN for r in results):
+    concluded = (Status.PASS, Status.FAIL, Status.WARN, Status.ERROR)
+    if results and not any(r.status in concluded for r in results):
         return EXIT_BAD_INPUT  # nothing was checked: no conclusion, and certainly not a pass
     return EXIT_PASS
 

@@ -39,6 +39,7 @@ def crashing() -> Check:
     ([Status.PASS, Status.ERROR], Severity.ERROR, 2),
     ([Status.FAIL, Status.ERROR], Severity.ERROR, 1),
     ([Status.NOT_RUN, Status.NOT_RUN], Severity.ERROR, 2),
+    ([Status.NOT_RUN, Status.NOT_APPLICABLE], Severity.ERROR, 2),
     ([Status.WARN, Status.NOT_APPLICABLE], Severity.ERROR, 0),
 ])
 def test_exit_code_policy(statuses, fail_on, code) -> None:
@@ -138,6 +139,17 @@ def test_cli_bad_input_exit_2_one_line(args, message) -> None:
     assert out.exit_code == 2, out.output
     assert message in out.output and "Traceback" not in out.output
     assert out.stdout == ""
+
+
+def test_cli_unreadable_folder_is_exit_2_not_pass(tmp_path) -> None:
+    folder = tmp_path / "garbage"
+    folder.mkdir()
+    (folder / "submission.json").write_bytes(b"\xff\xfe{not json")
+    (folder / "train_seed1.log").write_bytes(bytes(range(256)) * 8)
+    out = runner.invoke(app, ["report", str(folder), "--format", "json"])
+    assert out.exit_code == 2, out.output
+    assert "Traceback" not in out.output
+    assert all(r["status"] in ("not-run", "not-applicable") for r in json.loads(out.stdout)["folders"][0]["results"])
 
 
 def test_cli_output_file_and_sarif(tmp_path) -> None:

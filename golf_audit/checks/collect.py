@@ -42,18 +42,24 @@ def artifact_checks(ctx: AuditContext) -> list[CheckResult]:
     return ctx.collect("artifact", _audit)
 
 
-def time_checks(ctx: AuditContext) -> list[CheckResult]:
-    """Per-seed train/eval time results read from the logs (the records reader's parse, shared)."""
+def time_report(ctx: AuditContext) -> Any:
+    """Per-seed train/eval times read from the logs (the records reader's parse, shared)."""
 
-    def _audit(c: AuditContext) -> list[CheckResult]:
+    def _audit(c: AuditContext) -> Any:
         mod = need("golf_audit.artifact", 7)
-        return list(_attr(mod, "audit_time_limits", 7)(records(c)).checks)
+        return _attr(mod, "audit_time_limits", 7)(records(c))
 
     return ctx.collect("time", _audit)
 
 
+def time_checks(ctx: AuditContext) -> list[CheckResult]:
+    return list(time_report(ctx).checks)
+
+
 def significance(ctx: AuditContext) -> Any:
     """Both significance rules of the folder against ``options.baseline``."""
+    if getattr(time_report(ctx), "non_record", False):
+        raise NotApplicable("a non-record submission does not claim to beat the leader")
     if ctx.options.baseline is None:
         raise NotRun("no baseline given (--baseline FOLDER)")
 

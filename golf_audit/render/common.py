@@ -70,7 +70,7 @@ def significance_cell(audit: FolderAudit) -> str:
     p = result.data.get("pvalue")
     if isinstance(p, (int, float)):
         text += f" p={p:.3g}"
-    if audit.baseline:
+    if audit.baseline and result.status in (Status.PASS, Status.FAIL, Status.WARN, Status.ERROR):
         text += f" vs {audit.baseline}"
     return text
 
