@@ -1,0 +1,87 @@
+"""Running a submission's own eval functions in the sandboxed child: verdicts, self-checks, failures.
+
+The default suite runs a few scripts with few flips; tests/test_submission_fixtures.py sweeps
+every fixture at the default flip count (marked slow).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from golf_audit.causality.report import validate
+from golf_audit.cli import app
+from golf_audit.findings import Status
+from golf_audit.submission.audit import audit_script
+
+SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
+
+
+def test_legal_sliding_eval_passes_with_an_exact_capture() -> None:
+    audit = audit_script(SCRIPTS / "sliding_legal.py", functions=["eval_val_sliding"], flips=8)
+    assert audit.status is Status.PASS, audit.summary
+    (v,) = audit.functions
+    assert v.capture["rule"] == "sliding (stride 16)"
+    assert v.capture["rebuilt_val_bpb"] == pytest.approx(v.capture["function_val_bpb"], rel=1e-9)
+    assert v.positive_control["passed"] and v.positive_control["moved"] > 0
+    assert v.causality is not None and v.causality.stream_flip.flips == 8
+    assert audit.env["NUM_LAYERS"] == "2" and audit.stream_tokens >= 32 * 16 * 3
+
+
+def test_scored_mask_slot_fails_in_the_target_channel() -> None:
+    audit = audit_script(SCRIPTS / "slot_scored_mask.py", functions=["eval_val_slot"], flips=12)
+    assert audit.status is Status.FAIL and audit.decided_by == "dynamic+static", audit.summary
+    (v,) = audit.functions
+    assert v.status is Status.FAIL and "target" in v.channels
+    assert v.causality.stream_flip.max_abs_delta > 1e-6
+
+
+def test_a_crash_is_an_error_with_the_childs_last_lines() -> None:
+    audit = audit_script(SCRIPTS / "crash.py", functions=["eval_val_sliding"], flips=4)
+    assert audit.status is Status.ERROR and audit.decided_by == "error"
+    (v,) = audit.functions
+    assert v.status is Status.ERROR and "ValueError" in v.summary and "cross_entropy" in v.child_tail
+
+
+def test_a_hang_is_killed_and_reported_as_error() -> None:
+    audit = audit_script(SCRIPTS / "hang.py", functions=["eval_val_sliding"], flips=4, run_timeout_s=3)
+    (v,) = audit.functions
+    assert v.status is Status.ERROR and "timed out" in v.summary
+    assert audit.status is Status.ERROR
+
+
+def test_static_leak_fails_the_script_when_the_capture_cannot_see_the_scores() -> None:
+    # The n-gram eval computes its NLL by hand: no cross_entropy to capture, so the dynamic
+    # result is error; the static finding still fails the script.
+    audit = audit_script(SCRIPTS / "ngram_cache.py", functions=["eval_val_ngram"], flips=4)
+    (v,) = audit.functions
+    assert v.status is Status.ERROR and "no per-token NLL" in v.summary
+    assert audit.status is Status.FAIL and audit.decided_by == "static"
+
+
+runner = CliRunner()
+
+
+def test_cli_script_target_exit_codes_and_json() -> None:
+    result = runner.invoke(app, ["causality", str(SCRIPTS / "slot_scored_mask.py"), "--function", "eval_val_slot",
+                                 "--flips", "6", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "script" and data["verdict"] == "fail" and not validate(data)
+    labels = [r["label"] for r in data["results"]]
+    assert labels == ["eval_val_slot", "GA-STATIC-001 (static)"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing_script.py"], "no such script"),
+    ([str(SCRIPTS / "needs_py312.py")], "needs Python ≥ 3.12"),
+    ([str(SCRIPTS / "sliding_legal.py"), "--function", "eval_nothing"], "no eval function named eval_nothing"),
+    ([str(SCRIPTS / "sliding_legal.py"), "--env", "NOEQUALS"], "key=value"),
+])
+def test_cli_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["causality", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
