@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -239,9 +238,3 @@ def audit_single(
     audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic), checks)
     return AuditReport(subject=str(folder), recursive=False, folders=[audit], fail_on=fail_on,
                        dynamic=dynamic, command=command)
-
-
-def command_line(argv: list[str] | None = None) -> str:
-    """The command as typed, for the report's provenance line."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    return " ".join(["golf-audit", *args])

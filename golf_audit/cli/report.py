@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,17 +31,28 @@ def register(app: typer.Typer) -> None:
         """Run every applicable check on FOLDER; exit 0 no failure, 1 a failure at or above --fail-on, 2 bad input or cannot conclude."""
         from ..checks import select
         from ..render import render
-        from ..report import audit_single, audit_tree, command_line
         from ..render.common import counts_text, verdict_line
+        from ..report import audit_single, audit_tree
 
         checks = select(check)
+        # The report's provenance: the command rebuilt from the parsed options, so it reads the
+        # same however the CLI was invoked (console script, python -m, a test runner).
+        parts = ["golf-audit", "report", str(folder)]
+        parts += ["--recursive"] if recursive else []
+        parts += ["--baseline", str(baseline)] if baseline is not None and not recursive else []
+        parts += ["--dynamic"] if dynamic else []
+        parts += ["--fail-on", fail_on.value] if fail_on is not Severity.ERROR else []
+        for check_id in check or []:
+            parts += ["--check", check_id]
+        parts += ["--format", format.value]
+        command = shlex.join(parts)
         if recursive:
             if baseline is not None:
                 stderr_console.print("--baseline is ignored with --recursive (each folder uses the previous leader)")
-            report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command_line())
+            report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command)
         else:
             report = audit_single(folder, baseline=baseline, dynamic=dynamic, checks=checks, fail_on=fail_on,
-                                  command=command_line())
+                                  command=command)
         emit(render(report, format), output)
         symbol, word = verdict_line(report)
         stderr_console.print(f"{symbol} {word}: {counts_text(report.counts())}", markup=False)
