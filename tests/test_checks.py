@@ -118,11 +118,10 @@ def test_seed_consistency_good_and_bad() -> None:
 
 def test_claims_match_logs_good_and_bad() -> None:
     check = get_check("GA-CLAIM-001")
-    good = check.evaluate(AuditContext(GOOD))
-    assert good.status is Status.PASS and good.evidence[0].value == 1.20636623
+    assert check.evaluate(AuditContext(GOOD)).status is Status.PASS
     bad = check.evaluate(AuditContext(BAD))
-    assert bad.status is Status.WARN and bad.data["discrepancies"] == ["mean-mismatch"]
-    assert bad.evidence[0].unit == "bpb"
+    assert bad.status is Status.WARN
+    assert "1.19" in bad.evidence[0].message and bad.evidence[0].threshold == 1.19
 
 
 # --- checks wired to the artifact and time audits (issue 7) ---------------------------------------

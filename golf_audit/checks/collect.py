@@ -139,53 +139,10 @@ def significance_outcome(report: Any, rule: str) -> Outcome:
     return outcome
 
 
-# Which of the records reader's discrepancy kinds each check owns.
-SEED_KINDS = ("seed-mismatch", "missing-log", "unclaimed-log", "repeated-seed", "duplicate-log")
-CLAIM_KINDS = ("value-mismatch", "mean-mismatch", "bytes-mismatch")
-
-
-_UNITS = {"value-mismatch": "bpb", "mean-mismatch": "bpb", "bytes-mismatch": "bytes"}
-
-
-def _discrepancy_evidence(d: Any) -> Evidence:
-    unit = _UNITS.get(d.kind)
-    # Seeds are identifiers, not measurements: only the claim kinds carry a measured value.
-    return Evidence(d.message, file=d.file, line=d.line, value=d.logged if unit else None, unit=unit)
-
-
-def records_outcome(folder: Any, aspect: str) -> Outcome:
-    """The records reader's cross-check of one aspect: "seeds" (GA-SEED-001) or "claims" (GA-CLAIM-001)."""
-    kinds = SEED_KINDS if aspect == "seeds" else CLAIM_KINDS
-    found = [d for d in folder.discrepancies if d.kind in kinds]
-    data = {"mode": folder.mode, "mode_source": folder.mode_source, "seeds": folder.seed_values("val_bpb"),
-            "discrepancies": [d.kind for d in found]}
-    if found:
-        kinds_seen = sorted({d.kind for d in found})
-        return Outcome(Status.WARN, f"{len(found)} discrepanc{'y' if len(found) == 1 else 'ies'}: {', '.join(kinds_seen)}",
-                       [_discrepancy_evidence(d) for d in found], data)
-    if not folder.runs:
-        problems = [Evidence(p) for p in folder.problems]
-        raise _not_run_with("no train log with a final result to check against", problems)
-    sub = folder.submission
-    if aspect == "seeds":
-        seeds = sorted(s for s in data["seeds"])
-        return Outcome(Status.PASS, f"{len(folder.runs)} log(s), seeds {seeds}: logs agree with the claims", [], data)
-    if sub is None or sub.val_bpb is None:
-        return Outcome(Status.WARN, "no claimed val_bpb in submission.json to check",
-                       [Evidence(p) for p in folder.problems], data)
-    values = list(data["seeds"].values())
-    mean = sum(values) / len(values) if values else None
-    ev = [Evidence(f"claimed val_bpb (mode {folder.mode})", file=sub.path.name if sub.path else None,
-                   value=sub.val_bpb, unit="bpb")]
-    if mean is not None:
-        ev.append(Evidence(f"mean of {len(values)} logged seed(s)", value=round(mean, 8), unit="bpb"))
-    return Outcome(Status.PASS, f"claimed {sub.val_bpb} bpb is reproduced by the logs", ev, data)
-
-
-def _not_run_with(reason: str, evidence: list[Evidence]) -> NotRun:
-    exc = NotRun(reason)
-    exc.evidence = evidence  # type: ignore[attr-defined]
-    return exc
+def records_outcome(folder: Any, check_id: str) -> Outcome:
+    """The records reader's own cross-check result (GA-SEED-001 or GA-CLAIM-001) for the folder."""
+    mod = need("golf_audit.records", 7)
+    return outcome_of(pick(_attr(mod, "record_checks", 7)(folder), check_id))
 
 
 def static_outcome(ctx: AuditContext, check_id: str) -> "Outcome":

@@ -16,7 +16,7 @@ from .base import AuditContext, Check, Outcome
 
 
 def _run(ctx: AuditContext) -> Outcome:
-    return collect.records_outcome(collect.records(ctx), "seeds")
+    return collect.records_outcome(collect.records(ctx), CHECK.id)
 
 
 CHECK = Check(
