@@ -17,7 +17,6 @@ import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from . import __version__
 from .checks import AuditContext, AuditOptions, Check, all_checks

@@ -49,7 +49,7 @@ def test_get_check_did_you_mean() -> None:
     (NotApplicable("no artifact"), Status.NOT_APPLICABLE),
 ])
 def test_a_check_that_raises_never_passes(exc, status) -> None:
-    def run(ctx):
+    def run(ctx, check):
         raise exc
 
     result = make_check(run).evaluate(AuditContext(FIXTURES / "2026-01-01_Baseline"))
@@ -59,12 +59,12 @@ def test_a_check_that_raises_never_passes(exc, status) -> None:
 
 
 def test_outcome_gets_the_check_metadata() -> None:
-    result = make_check(lambda ctx: Outcome(Status.PASS, "fine")).evaluate(AuditContext(FIXTURES))
+    result = make_check(lambda ctx, check: Outcome(Status.PASS, "fine")).evaluate(AuditContext(FIXTURES))
     assert (result.check_id, result.status, result.severity, result.remediation) == ("GA-TEST-001", Status.PASS, Severity.ERROR, "fix it")
 
 
 def test_dynamic_checks_only_when_asked() -> None:
-    check = make_check(lambda ctx: Outcome(Status.PASS, "ran"), dynamic=True)
+    check = make_check(lambda ctx, check: Outcome(Status.PASS, "ran"), dynamic=True)
     assert check.evaluate(AuditContext(FIXTURES)).status is Status.NOT_RUN
     assert check.evaluate(AuditContext(FIXTURES, AuditOptions(dynamic=True))).status is Status.PASS
 

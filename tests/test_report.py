@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from golf_audit.checks import Check, Outcome, collect
+from golf_audit.checks import Check, Outcome
 from golf_audit.cli import app
-from golf_audit.findings import CheckResult, Evidence, Severity, Status
+from golf_audit.findings import CheckResult, Severity, Status
 from golf_audit.render.json import validate
 from golf_audit.report import audit_folder, audit_tree, exit_code, find_folders
 
@@ -21,11 +21,11 @@ runner = CliRunner()
 
 def fixed(status: Status, severity: Severity = Severity.ERROR, check_id: str = "GA-TEST-001") -> Check:
     return Check(id=check_id, title="t", severity=severity, rule="r", remediation="fix", family="test",
-                 run=lambda ctx: Outcome(status, status.value))
+                 run=lambda ctx, check: Outcome(status, status.value))
 
 
 def crashing() -> Check:
-    def run(ctx):
+    def run(ctx, check):
         return {}["missing"]
 
     return Check(id="GA-TEST-002", title="crash", severity=Severity.ERROR, rule="r", remediation="f", family="test", run=run)
@@ -66,7 +66,7 @@ def test_find_folders_is_chronological_with_leaders() -> None:
 def test_tree_uses_previous_leader_as_baseline() -> None:
     seen = {}
 
-    def probe(ctx):
+    def probe(ctx, check):
         seen[ctx.folder.name] = ctx.options.baseline
         return Outcome(Status.PASS, "")
 
@@ -76,13 +76,6 @@ def test_tree_uses_previous_leader_as_baseline() -> None:
     assert seen["2026-01-05_Better"].name == "2026-01-01_Baseline"
     assert seen["2026-01-09_OverCap"].name == "2026-01-05_Better"
     assert [f.baseline for f in report.folders] == [None, "2026-01-01_Baseline", "2026-01-05_Better"]
-
-
-def _over_cap(ctx) -> list[CheckResult]:
-    # Stands in for the artifact library in tests that pin the CLI contract itself.
-    return [CheckResult("GA-SIZE-001", "cap", Status.FAIL, "16,003,211 bytes > 16,000,000 bytes", Severity.CRITICAL,
-                        evidence=[Evidence("Total submission size int8+zlib", file="train_seed1337.log", line=14,
-                                           value=16003211, threshold=16000000, unit="bytes")])]
 
 
 def test_cli_failing_folder_exit_1_and_id_in_both_outputs() -> None:
@@ -110,17 +103,18 @@ def test_cli_good_folder_exit_0() -> None:
     assert statuses["GA-TIME-002"] == "pass"
 
 
-def test_cli_fail_on_critical_only(monkeypatch) -> None:
-    monkeypatch.setattr(collect, "artifact_checks", _over_cap)
+def test_cli_fail_on_critical_only() -> None:
     out = runner.invoke(app, ["report", str(TRACK / "2026-01-09_OverCap"), "--fail-on", "critical", "--check", "GA-SIZE-001"])
     assert out.exit_code == 1, out.output
 
 
 def test_cli_crashing_collector_is_error_exit_2(monkeypatch) -> None:
-    def broken(ctx):
+    import golf_audit.artifact
+
+    def broken(folder):
         raise RuntimeError("parser exploded")
 
-    monkeypatch.setattr(collect, "artifact_checks", broken)
+    monkeypatch.setattr(golf_audit.artifact, "audit_artifact", broken)
     out = runner.invoke(app, ["report", str(TRACK / "2026-01-01_Baseline"), "--check", "GA-SIZE-001", "--format", "json"])
     assert out.exit_code == 2, out.output
     result = json.loads(out.stdout)["folders"][0]["results"][0]

@@ -2,8 +2,9 @@
 
 Checks follow a three-stage shape (collect raw data once, turn it into findings, evaluate):
 ``AuditContext.collect`` memoizes what the other libraries measure (records reader, artifact
-audit, static analysis, …) so that several checks can share one parse; a check's ``run`` turns
-that data into an ``Outcome``; ``Check.evaluate`` stamps the check's metadata on it and makes
+audit, static analysis, …) so that several checks can share one parse; a check's
+``run(ctx, check)`` turns that data into an ``Outcome`` (most checks use a ready-made runner
+from ``checks.collect``, which picks the library result carrying the check's id); ``Check.evaluate`` stamps the check's metadata on it and makes
 sure nothing a check does can turn into a pass by accident:
 
 * ``NotRun`` raised by ``run`` (or a collector) → status ``not-run`` with the reason;
@@ -102,7 +103,7 @@ class Check:
     rule: str
     remediation: str
     family: str  # size, time, significance, seeds, claims, static, dynamic
-    run: Callable[[AuditContext], Outcome] = field(repr=False, compare=False)
+    run: Callable[[AuditContext, "Check"], Outcome] = field(repr=False, compare=False)
     doc: str = ""
     dynamic: bool = False  # only runs when asked (slow, child process)
 
@@ -124,7 +125,7 @@ class Check:
         if self.dynamic and not ctx.options.dynamic:
             return self.result(Outcome(Status.NOT_RUN, "dynamic checks run only when asked (--dynamic)"))
         try:
-            outcome = self.run(ctx)
+            outcome = self.run(ctx, self)
         except NotRun as exc:
             outcome = Outcome(Status.NOT_RUN, one_line(exc), list(getattr(exc, "evidence", [])))
         except NotApplicable as exc:

@@ -14,11 +14,7 @@ Fix: fit eval-time parameters only on context (already-scored) positions, per wi
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.dynamic_outcome(collect.dynamic_verdicts(ctx), "causality")
+from .base import Check
 
 
 CHECK = Check(
@@ -28,7 +24,7 @@ CHECK = Check(
     rule=rules.COND_1,
     remediation="Adapt only on already-scored tokens, one window at a time; never on the scored targets.",
     family="dynamic",
-    run=_run,
+    run=collect.from_dynamic("causality"),
     doc=__doc__,
     dynamic=True,
 )

@@ -12,11 +12,7 @@ Fix: copy the exact numbers from the logs into submission.json.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.records_outcome(collect.records(ctx), CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -26,6 +22,6 @@ CHECK = Check(
     rule=rules.CLAIMS,
     remediation="Copy the exact per-seed numbers from the logs into submission.json.",
     family="claims",
-    run=_run,
+    run=collect.from_records,
     doc=__doc__,
 )

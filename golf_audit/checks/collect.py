@@ -8,7 +8,7 @@ Each collector measures something about the folder under audit and is memoized o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import GolfAuditError, one_line
 from ..findings import CheckResult, Evidence, Status, worst
@@ -205,3 +205,35 @@ def claimed_bpb(ctx: AuditContext) -> float | None:
         return None
     value = folder.submission.val_bpb if folder.submission else None
     return float(value) if isinstance(value, (int, float)) else None
+
+
+# --- ready-made ``run`` functions: most checks only say where their result comes from ----------
+
+
+def from_results(source: Callable[[AuditContext], list[CheckResult]]) -> Callable[[AuditContext, Any], Outcome]:
+    """A ``run`` that takes the result carrying the check's id from ``source(ctx)``."""
+
+    def run(ctx: AuditContext, check: Any) -> Outcome:
+        return outcome_of(pick(source(ctx), check.id))
+
+    return run
+
+
+def from_records(ctx: AuditContext, check: Any) -> Outcome:
+    """``run`` of the records reader's own checks (GA-SEED-001, GA-CLAIM-001)."""
+    return records_outcome(records(ctx), check.id)
+
+
+def from_significance(rule: str) -> Callable[[AuditContext, Any], Outcome]:
+    """``run`` of one significance rule ("readme" or "leaderboard")."""
+    return lambda ctx, check: significance_outcome(significance(ctx), rule)
+
+
+def from_static(ctx: AuditContext, check: Any) -> Outcome:
+    """``run`` of a static (ast) check of train_gpt.py."""
+    return static_outcome(ctx, check.id)
+
+
+def from_dynamic(aspect: str) -> Callable[[AuditContext, Any], Outcome]:
+    """``run`` of a dynamic check ("causality" or "normalization") of the script's eval functions."""
+    return lambda ctx, check: dynamic_outcome(dynamic_verdicts(ctx), aspect)

@@ -12,11 +12,7 @@ Fix: mix distributions in probability space and renormalize before taking the lo
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.dynamic_outcome(collect.dynamic_verdicts(ctx), "normalization")
+from .base import Check
 
 
 CHECK = Check(
@@ -26,7 +22,7 @@ CHECK = Check(
     rule=rules.COND_2,
     remediation="Renormalize the mixed distribution before scoring.",
     family="dynamic",
-    run=_run,
+    run=collect.from_dynamic("normalization"),
     doc=__doc__,
     dynamic=True,
 )

@@ -12,11 +12,7 @@ Fix: ship one log per claimed seed, every seed run, and distinct seeds.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.records_outcome(collect.records(ctx), CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -26,6 +22,6 @@ CHECK = Check(
     rule=rules.SEEDS,
     remediation="Ship one log per claimed seed, report every seed run, use distinct seeds.",
     family="seeds",
-    run=_run,
+    run=collect.from_records,
     doc=__doc__,
 )

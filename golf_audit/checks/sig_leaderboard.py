@@ -13,11 +13,7 @@ Fix: run more seeds (the std shrinks) or improve the score.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.significance_outcome(collect.significance(ctx), "leaderboard")
+from .base import Check
 
 
 CHECK = Check(
@@ -27,6 +23,6 @@ CHECK = Check(
     rule=rules.SIG_LEADERBOARD,
     remediation="Run more seeds or improve the score until Welch p < 0.25 against the leader.",
     family="significance",
-    run=_run,
+    run=collect.from_significance("leaderboard"),
     doc=__doc__,
 )

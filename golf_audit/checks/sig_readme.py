@@ -13,11 +13,7 @@ Fix: run more seeds, or improve the score until the margin is met at p < 0.01.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.significance_outcome(collect.significance(ctx), "readme")
+from .base import Check
 
 
 CHECK = Check(
@@ -27,6 +23,6 @@ CHECK = Check(
     rule=rules.SIG_README,
     remediation="Run more seeds or improve the score until the 0.005-nat margin holds at p < 0.01.",
     family="significance",
-    run=_run,
+    run=collect.from_significance("readme"),
     doc=__doc__,
 )

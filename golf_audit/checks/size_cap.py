@@ -13,11 +13,7 @@ dead code) until every seed's total is ≤ 16,000,000 bytes, and re-run.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome, outcome_of
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return outcome_of(collect.pick(collect.artifact_checks(ctx), CHECK.id))
+from .base import Check
 
 
 CHECK = Check(
@@ -27,6 +23,6 @@ CHECK = Check(
     rule=rules.ARTIFACT_CAP,
     remediation="Shrink the model or the code until every seed's total is ≤ 16,000,000 bytes.",
     family="size",
-    run=_run,
+    run=collect.from_results(collect.artifact_checks),
     doc=__doc__,
 )

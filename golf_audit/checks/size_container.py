@@ -13,11 +13,7 @@ Fix: ship the artifact exactly as the training run wrote it.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome, outcome_of
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return outcome_of(collect.pick(collect.artifact_checks(ctx), CHECK.id))
+from .base import Check
 
 
 CHECK = Check(
@@ -27,6 +23,6 @@ CHECK = Check(
     rule=rules.ARTIFACT_CAP,
     remediation="Ship the artifact exactly as the run wrote it (lzma of torch.save({'w', 'm'})).",
     family="size",
-    run=_run,
+    run=collect.from_results(collect.artifact_checks),
     doc=__doc__,
 )

@@ -13,13 +13,13 @@ Fix: inline the helper into ``train_gpt.py``, or add its bytes to the logged cod
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, NotRun, Outcome, outcome_of
+from .base import AuditContext, Check, NotRun, Outcome
 
 
-def _run(ctx: AuditContext) -> Outcome:
+def _run(ctx: AuditContext, check: Check) -> Outcome:
     if ctx.script is None:
         raise NotRun("the folder ships no train_gpt.py to analyse")
-    return outcome_of(collect.pick(collect.artifact_checks(ctx), CHECK.id))
+    return collect.from_results(collect.artifact_checks)(ctx, check)
 
 
 CHECK = Check(

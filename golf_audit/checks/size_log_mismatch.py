@@ -11,11 +11,7 @@ Fix: re-run with the committed script, or commit the script that produced the lo
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome, outcome_of
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return outcome_of(collect.pick(collect.artifact_checks(ctx), CHECK.id))
+from .base import Check
 
 
 CHECK = Check(
@@ -25,6 +21,6 @@ CHECK = Check(
     rule=rules.ARTIFACT_CAP,
     remediation="Commit the exact script that produced the logs, or re-run with the committed one.",
     family="size",
-    run=_run,
+    run=collect.from_results(collect.artifact_checks),
     doc=__doc__,
 )

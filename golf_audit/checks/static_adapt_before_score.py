@@ -11,11 +11,7 @@ Fix: score first, then train on the scored chunk.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.static_outcome(ctx, CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -25,6 +21,6 @@ CHECK = Check(
     rule=rules.COND_3,
     remediation="Score each chunk under no-grad first, then train on it (score-first TTT).",
     family="static",
-    run=_run,
+    run=collect.from_static,
     doc=__doc__,
 )

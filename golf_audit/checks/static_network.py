@@ -10,11 +10,7 @@ Fix: remove the network access; ship what is needed inside the 16 MB.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.static_outcome(ctx, CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -24,6 +20,6 @@ CHECK = Check(
     rule=rules.NO_NETWORK,
     remediation="Remove network imports and downloads; ship everything in the artifact.",
     family="static",
-    run=_run,
+    run=collect.from_static,
     doc=__doc__,
 )

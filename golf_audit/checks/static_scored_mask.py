@@ -12,11 +12,7 @@ Fix: fit only on the context positions ``[0, s)`` of each window.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.static_outcome(ctx, CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -26,6 +22,6 @@ CHECK = Check(
     rule=rules.COND_1,
     remediation="Fit eval-time parameters on context positions only, never on the targets being scored.",
     family="static",
-    run=_run,
+    run=collect.from_static,
     doc=__doc__,
 )

@@ -12,11 +12,7 @@ Fix: allocate the parameter per window, ``[B, 1, d]``.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.static_outcome(ctx, CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -26,6 +22,6 @@ CHECK = Check(
     rule=rules.COND_1,
     remediation="Give every window its own eval-time parameters ([B, 1, d]), not one shared by the batch.",
     family="static",
-    run=_run,
+    run=collect.from_static,
     doc=__doc__,
 )

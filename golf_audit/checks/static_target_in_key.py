@@ -10,11 +10,7 @@ Fix: key the cache on context tokens ``x[..t]`` only.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.static_outcome(ctx, CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -24,6 +20,6 @@ CHECK = Check(
     rule=rules.COND_1,
     remediation="Key n-gram caches on context tokens only.",
     family="static",
-    run=_run,
+    run=collect.from_static,
     doc=__doc__,
 )

@@ -11,11 +11,7 @@ Fix: delete the unused hyperparameter, or use it.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.static_outcome(ctx, CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -25,6 +21,6 @@ CHECK = Check(
     rule=rules.HYGIENE,
     remediation="Remove hyperparameters the script declares but never reads, or wire them in.",
     family="static",
-    run=_run,
+    run=collect.from_static,
     doc=__doc__,
 )

@@ -9,11 +9,7 @@ Fix: read validation shards only in the evaluation code path.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return collect.static_outcome(ctx, CHECK.id)
+from .base import Check
 
 
 CHECK = Check(
@@ -23,6 +19,6 @@ CHECK = Check(
     rule=rules.NO_VAL_IN_TRAIN,
     remediation="Read validation shards only in the evaluation code path.",
     family="static",
-    run=_run,
+    run=collect.from_static,
     doc=__doc__,
 )

@@ -10,11 +10,7 @@ Fix: reduce eval-time adaptation (fewer SLOT/TTT steps, larger stride) until it 
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome, outcome_of
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return outcome_of(collect.pick(collect.time_checks(ctx), CHECK.id))
+from .base import Check
 
 
 CHECK = Check(
@@ -24,6 +20,6 @@ CHECK = Check(
     rule=rules.EVAL_TIME,
     remediation="Make the evaluation (including TTT/SLOT) fit in 600 s.",
     family="time",
-    run=_run,
+    run=collect.from_results(collect.time_checks),
     doc=__doc__,
 )

@@ -12,11 +12,7 @@ Fix: set ``MAX_WALLCLOCK_SECONDS=600`` and make the script stop on it.
 
 from ..findings import Severity
 from . import collect, rules
-from .base import AuditContext, Check, Outcome, outcome_of
-
-
-def _run(ctx: AuditContext) -> Outcome:
-    return outcome_of(collect.pick(collect.time_checks(ctx), CHECK.id))
+from .base import Check
 
 
 CHECK = Check(
@@ -26,6 +22,6 @@ CHECK = Check(
     rule=rules.TRAIN_TIME,
     remediation="Cap training with MAX_WALLCLOCK_SECONDS=600 and stop on it.",
     family="time",
-    run=_run,
+    run=collect.from_results(collect.time_checks),
     doc=__doc__,
 )
