@@ -215,3 +215,14 @@ def test_dynamic_outcomes_from_the_submission_audit(verdicts, causal, norm) -> N
     if causal is Status.ERROR:
         crashed = collect.dynamic_outcome(audit, "causality").evidence[-1]
         assert crashed.snippet == "Traceback: boom"
+
+
+def test_need_absent_library_is_not_run_but_broken_one_is_error(monkeypatch, tmp_path) -> None:
+    from golf_audit.checks.base import need
+
+    with pytest.raises(NotRun, match="issue 99"):
+        need("golf_audit.no_such_library", 99)
+    (tmp_path / "broken_lib_for_test.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError):
+        need("broken_lib_for_test", 99)

@@ -74,7 +74,11 @@ def need(module: str, issue: int) -> Any:
     """Import a library another part of golf-audit provides, or explain why the check can't run."""
     try:
         return importlib.import_module(module)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        # Only the library itself being absent is "not run"; a library that is present but
+        # fails to import (a missing dependency of it, a bug) is an error of the check.
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise
         raise NotRun(f"needs {module} (issue {issue}), not in this build") from None
 
 
