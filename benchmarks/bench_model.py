@@ -3,7 +3,8 @@
     nice python benchmarks/bench_model.py [--threads 1]
 
 Prints tokens/s for the tiny preset and the full seed model (26.9M parameters, seq 2048),
-and the sliding evaluator batched (ours) vs one window per forward (naive), same input.
+the sliding evaluator batched (ours) vs one window per forward (naive), same input, and the
+export's int6 clip search: one sort per matrix (ours) vs torch.quantile per quantile (naive).
 Figures depend on the machine and its load: compare the ratios, not absolute numbers.
 """
 
@@ -47,6 +48,19 @@ def sliding_tokens_per_s(batch: int, n_tokens: int) -> tuple[float, int]:
     return scored.tokens / (time.perf_counter() - t0), scored.tokens
 
 
+def clip_search_seconds(naive: bool) -> float:
+    from reference_model import export
+
+    w = torch.randn(1536, 512, generator=torch.Generator().manual_seed(0)) * 0.02  # a seed MLP matrix
+    t0 = time.perf_counter()
+    for _ in range(3):
+        if naive:
+            [torch.quantile(w.abs(), q, dim=1) for q in export.INT6_CLIP_QUANTILES]
+        else:
+            export.row_quantiles(w.abs(), export.INT6_CLIP_QUANTILES)
+    return (time.perf_counter() - t0) / 3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -61,6 +75,9 @@ def main() -> None:
     naive, _ = sliding_tokens_per_s(batch=1, n_tokens=8193)
     print(f"sliding tiny  (T=128, stride 16, {n} targets): batched(64) {ours:10,.0f} tokens/s, "
           f"one window/forward {naive:10,.0f} tokens/s, ratio {ours / naive:.1f}x")
+    ours_s, naive_s = clip_search_seconds(False), clip_search_seconds(True)
+    print(f"int6 clip quantiles (1536x512): one sort {ours_s * 1000:.1f} ms, torch.quantile x5 {naive_s * 1000:.1f} ms, "
+          f"ratio {naive_s / ours_s:.1f}x")
 
 
 if __name__ == "__main__":

@@ -58,15 +58,27 @@ def _quantize_rows(t: torch.Tensor, clip: torch.Tensor, qmax: int) -> tuple[torc
     return q, scale
 
 
+def row_quantiles(a: torch.Tensor, qs: tuple[float, ...]) -> list[torch.Tensor]:
+    """Per-row quantiles of 2-D ``a`` (torch.quantile's linear rule) from one sort, not one per q."""
+    s, _ = torch.sort(a, dim=1)
+    n = s.size(1)
+    out = []
+    for q in qs:
+        # Same float32 arithmetic as torch.quantile, so the clips (and artifacts) match it bit for bit.
+        rank = torch.tensor(q, dtype=a.dtype) * (n - 1)
+        lo, hi = int(rank.floor()), int(rank.ceil())
+        out.append(torch.lerp(s[:, lo], s[:, hi], rank - lo))
+    return out
+
+
 def quantize_int6(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """int6 per row; each row keeps the clip quantile with the smallest reconstruction MSE."""
     t32 = t.float()
     if t32.ndim != 2:
         return _quantize_scalar(t32, INT6_MAX, 1.0)
-    absval = t32.abs()
+    clips = row_quantiles(t32.abs(), INT6_CLIP_QUANTILES)
     best_q = best_s = best_err = None
-    for qtl in INT6_CLIP_QUANTILES:
-        clip = absval.amax(dim=1) if qtl >= 1.0 else torch.quantile(absval, qtl, dim=1)
+    for clip in clips:
         q, s = _quantize_rows(t32, clip, INT6_MAX)
         err = (t32 - q.float() * s.float()[:, None]).pow(2).mean(dim=1)
         if best_err is None:
@@ -84,7 +96,7 @@ def quantize_int8(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     t32 = t.float()
     if t32.ndim != 2:
         return _quantize_scalar(t32, INT8_MAX, INT8_CLIP_QUANTILE)
-    q, s = _quantize_rows(t32, torch.quantile(t32.abs(), INT8_CLIP_QUANTILE, dim=1), INT8_MAX)
+    q, s = _quantize_rows(t32, row_quantiles(t32.abs(), (INT8_CLIP_QUANTILE,))[0], INT8_MAX)
     return q.contiguous(), s.contiguous()
 
 

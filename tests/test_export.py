@@ -137,3 +137,11 @@ def test_load_into_rejects_mismatched_model(model):
     blob = export.pack(model.state_dict())
     with pytest.raises(ArtifactError, match="does not match"):
         export.load_into(GPT(tiny_hp()), blob)
+
+
+@pytest.mark.parametrize("shape", [(7, 13), (64, 512), (3, 1)])
+def test_row_quantiles_match_torch_quantile_bit_for_bit(shape):
+    a = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).abs()
+    qs = (*export.INT6_CLIP_QUANTILES, export.INT8_CLIP_QUANTILE, 0.5)
+    for q, got in zip(qs, export.row_quantiles(a, qs)):
+        assert torch.equal(got, torch.quantile(a, q, dim=1)), q
