@@ -10,6 +10,7 @@ Examples::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -95,7 +96,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:  # settings that only fail against this model/stream (e.g. stride > seq_len)
             raise BadInput(f"{evaluator}: {one_line(exc)}") from None
         seconds = time.perf_counter() - t0
-        chosen = {k: getattr(ev.settings, k) for k in values}
+        chosen = dataclasses.asdict(ev.settings)  # every setting, defaults included: the run is reproducible
         result = eval_result(scored, evaluator=evaluator, settings=chosen, model_source=inputs.model_source,
                              tokens_source=inputs.tokens_source, seconds=seconds)
         emit(render(result, format), output)
