@@ -97,6 +97,9 @@ def register(app: typer.Typer) -> None:
             raise BadInput(f"{evaluator}: {one_line(exc)}") from None
         seconds = time.perf_counter() - t0
         chosen = dataclasses.asdict(ev.settings)  # every setting, defaults included: the run is reproducible
+        for key, model_value in (("seq_len", inputs.hp.eval_seq_len), ("stride", inputs.hp.eval_stride)):
+            if chosen.get(key) == 0:  # 0 means "the model's EVAL_SEQ_LEN / EVAL_STRIDE": say which
+                chosen[key] = model_value
         result = eval_result(scored, evaluator=evaluator, settings=chosen, model_source=inputs.model_source,
                              tokens_source=inputs.tokens_source, seconds=seconds)
         emit(render(result, format), output)
