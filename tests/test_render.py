@@ -170,3 +170,10 @@ def test_sarif_results_on_lines() -> None:
     assert warn["level"] == "note"
     assert warn["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("submission.json")
     assert not any(r["ruleId"] in ("GA-TIME-001", "GA-SIG-002") for r in run["results"])
+
+
+def test_markdown_escapes_html_like_text() -> None:
+    report = sample_report()
+    report.folders[0].results[2].summary = "function <none> found; p < 0.01"
+    text = render(report, ReportFormat.markdown)
+    assert "function &lt;none&gt; found; p &lt; 0.01" in text and "<none>" not in text

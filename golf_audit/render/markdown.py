@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from ..findings import CheckResult, Status
 from ..report import ARTIFACT_IDS, TIME_IDS, AuditReport, FolderAudit
 from . import common
@@ -10,9 +12,14 @@ from .common import number
 FOOTER_LABEL = "golf-audit"
 
 
+def _text(text: str) -> str:
+    # GitHub drops what looks like an HTML tag ("<none>", "<log>"): escape it to show it.
+    return html.escape(" ".join(str(text).split()), quote=False)
+
+
 def _cell(text: str) -> str:
     # Pipes and newlines would break the table row.
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return _text(text).replace("|", "\\|")
 
 
 def _checks_table(results: list[CheckResult]) -> list[str]:
@@ -26,10 +33,10 @@ def _checks_table(results: list[CheckResult]) -> list[str]:
 
 
 def _details(r: CheckResult) -> list[str]:
-    lines = [f"<details><summary>{r.status.symbol} <code>{r.check_id}</code> {r.title}: {r.status.value}</summary>", ""]
-    lines.append(f"{r.summary}")
+    lines = [f"<details><summary>{r.status.symbol} <code>{r.check_id}</code> {_text(r.title)}: {r.status.value}</summary>", ""]
+    lines.append(_text(r.summary))
     lines.append("")
-    lines.append(f"- Rule: {r.rule}")
+    lines.append(f"- Rule: {_text(r.rule)}")
     for ev in r.evidence:
         parts = [f"`{common.location(ev)}`"] if ev.file else []
         parts.append(_cell(ev.message))
@@ -40,7 +47,7 @@ def _details(r: CheckResult) -> list[str]:
         if ev.snippet:
             lines += ["", "  ```", *("  " + s for s in ev.snippet.splitlines()), "  ```"]
     if r.status in (Status.FAIL, Status.WARN, Status.ERROR):
-        lines.append(f"- Fix: {r.remediation}")
+        lines.append(f"- Fix: {_text(r.remediation)}")
     lines += ["", "</details>"]
     return lines
 
