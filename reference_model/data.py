@@ -245,15 +245,20 @@ def train_tokenizer(docs: Sequence[str], vocab_size: int, model_path: str | Path
     return load_tokenizer(model_path)
 
 
-def default_tokenizer(vocab_size: int = 512, cache_dir: str | Path | None = None):
-    """The embedded corpus's BPE tokenizer (trained on its train documents; cached)."""
+def default_tokenizer_path(vocab_size: int = 512, cache_dir: str | Path | None = None) -> Path:
+    """Path of the embedded corpus's cached BPE ``.model`` (trained on first use)."""
     train_docs, _ = split_documents(corpus_documents())
     path = cache_root(cache_dir) / f"pydoc_bpe_{vocab_size}_{corpus_fingerprint(train_docs)}.model"
-    if path.is_file():
-        from .metric import load_tokenizer
+    if not path.is_file():
+        train_tokenizer(train_docs, vocab_size, path)
+    return path
 
-        return load_tokenizer(path)
-    return train_tokenizer(train_docs, vocab_size, path)
+
+def default_tokenizer(vocab_size: int = 512, cache_dir: str | Path | None = None):
+    """The embedded corpus's BPE tokenizer (trained on its train documents; cached)."""
+    from .metric import load_tokenizer
+
+    return load_tokenizer(default_tokenizer_path(vocab_size, cache_dir))
 
 
 def encode_documents(sp, docs: Iterable[str]) -> torch.Tensor:
@@ -313,3 +318,30 @@ def load_tokens(path_or_text: str | Path, tokenizer=None) -> torch.Tensor:
 
         tokenizer = load_tokenizer(tokenizer)
     return encode_documents(tokenizer, [text])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m reference_model.data OUT_DIR``: write challenge-format shards of a corpus."""
+    import argparse
+    import shutil
+
+    ap = argparse.ArgumentParser(prog="python -m reference_model.data",
+                                 description="Tokenize a corpus into fineweb_{val,train}_NNNNNN.bin shards (split by document).")
+    ap.add_argument("out_dir", help="folder for the shards (use it as DATA_PATH)")
+    ap.add_argument("--text", nargs="*", default=[], help="UTF-8 text files, one document each (default: the embedded pydoc corpus)")
+    ap.add_argument("--tokenizer", help="SentencePiece .model (default: the embedded corpus's cached BPE)")
+    ap.add_argument("--vocab-size", type=int, default=512, help="vocab of the default BPE (ignored with --tokenizer)")
+    args = ap.parse_args(argv)
+    from .metric import load_tokenizer
+
+    tok_path = Path(args.tokenizer) if args.tokenizer else default_tokenizer_path(args.vocab_size)
+    docs = [Path(t).read_text(encoding="utf-8") for t in args.text] if args.text else corpus_documents()
+    written = build_shards(docs, load_tokenizer(tok_path), args.out_dir)
+    if not args.tokenizer:  # keep the tokenizer next to the shards, for TOKENIZER_PATH
+        shutil.copyfile(tok_path, Path(args.out_dir) / "tokenizer.model")
+    for split, files in written.items():
+        print(f"{split}: " + " ".join(str(f) for f in files))
+
+
+if __name__ == "__main__":
+    main()

@@ -421,4 +421,8 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, ValueError) as exc:  # bad configuration or data: one line, not a traceback
+        print(f"reference_model.train: error: {exc}", file=sys.stderr)
+        sys.exit(2)

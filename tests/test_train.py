@@ -169,3 +169,25 @@ def test_end_to_end_tiny_sixty_seconds(tmp_path):
     init, final = _learned(log)
     assert "stopping_early: wallclock_cap" in log or "step:300/300" in log
     assert final < init - 1.0, (init, final)
+
+
+def test_trains_from_challenge_shards(tmp_path):
+    """DATA_PATH/TOKENIZER_PATH: the records' layout, built here from the embedded corpus."""
+    proc = subprocess.run([sys.executable, "-m", "reference_model.data", str(tmp_path / "data")], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    log = run_train(tmp_path / "out", ITERATIONS="3", DATA_PATH=str(tmp_path / "data"),
+                    TOKENIZER_PATH=str(tmp_path / "data" / "tokenizer.model"))
+    assert f"data:{tmp_path / 'data'}" in log and FINAL.search(log)
+
+
+def test_bad_shard_in_data_path_fails_naming_the_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "fineweb_val_000000.bin").write_bytes(b"\0" * 2000)
+    from reference_model.data import default_tokenizer_path
+
+    env = {**os.environ, "PRESET": "tiny", "OUTPUT_DIR": str(tmp_path), "DATA_PATH": str(tmp_path / "data"),
+           "TOKENIZER_PATH": str(default_tokenizer_path())}
+    proc = subprocess.run([sys.executable, "-m", "reference_model.train"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "fineweb_val_000000.bin: bad magic" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
