@@ -19,8 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
-from .checks import AuditContext, AuditOptions, Check, all_checks
-from .checks import collect
+from .checks import AuditContext, AuditOptions, Check, all_checks, collect
 from .errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_VIOLATION, BadInput
 from .findings import STATUS_ORDER, CheckResult, Severity, Status, worst
 
