@@ -1,0 +1,56 @@
+"""Every submission-like fixture at the default flip count, with its expected verdict (slow).
+
+Run with ``pytest -m slow tests/test_submission_fixtures.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from golf_audit.causality import DEFAULT_FLIPS
+from golf_audit.findings import Status
+from golf_audit.submission.audit import audit_script
+
+SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
+P, F, E = Status.PASS, Status.FAIL, Status.ERROR
+
+# fixture -> (script verdict, decided by, {eval function: verdict}, {function: channel that must be named})
+EXPECTED = {
+    "sliding_legal.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
+    "exec_indirect.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
+    "network_unused_env.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
+    "slot_context_window.py": (P, "dynamic+static", {"eval_val_slot": P}, {}),
+    "ttt_score_first.py": (P, "dynamic+static", {"eval_val_ttt": P}, {}),
+    "slot_scored_mask.py": (F, "dynamic+static", {"eval_val_slot": F, "eval_val_sliding": P}, {"eval_val_slot": "target"}),
+    "wrapper_slot_scored.py": (F, "dynamic+static", {"eval_val_slot": F}, {"eval_val_slot": "target"}),
+    "slot_shared_delta.py": (F, "dynamic+static", {"eval_val_slot": F}, {"eval_val_slot": "context"}),
+    "ttt_train_first.py": (F, "dynamic+static", {"eval_val_ttt": F}, {}),
+    "inline_slot.py": (F, "dynamic+static", {"eval_val_sliding": P}, {}),
+    "ngram_cache.py": (F, "static", {"eval_val_ngram": E, "eval_val_sliding": P}, {}),
+    "prequant_ttt.py": (F, "static", {"eval_val": P, "eval_val_sliding": P}, {}),
+    "val_in_training.py": (F, "static", {"eval_val_sliding": P}, {}),
+    "crash.py": (E, "error", {"eval_val": P, "eval_val_sliding": E}, {}),
+    "hang.py": (E, "error", {"eval_val": P, "eval_val_sliding": E}, {}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_verdict(name: str) -> None:
+    status, decided_by, functions, channels = EXPECTED[name]
+    audit = audit_script(SCRIPTS / name, flips=DEFAULT_FLIPS, run_timeout_s=10)
+    found = {v.name: v for v in audit.functions}
+    assert audit.status is status and audit.decided_by == decided_by, audit.summary
+    for fn, want in functions.items():
+        assert found[fn].status is want, (fn, found[fn].summary)
+    for fn, channel in channels.items():
+        assert channel in found[fn].channels, (fn, found[fn].channels)
+    if name == "inline_slot.py":
+        inline = [v for v in audit.functions if v.kind == "inline"]
+        assert len(inline) == 1 and inline[0].status is F and "target" in inline[0].channels
+    if name == "wrapper_slot_scored.py":
+        assert audit.layers == 1
+    if name == "exec_indirect.py":
+        assert audit.followed and audit.followed[0].endswith("sliding_legal.py")
