@@ -227,12 +227,13 @@ def audit_single(
     *,
     baseline: str | Path | None = None,
     dynamic: bool = False,
+    python: str | None = None,
     checks: list[Check] | None = None,
     fail_on: Severity = Severity.ERROR,
     command: str = "",
 ) -> AuditReport:
     """Audit one PR folder (optionally against a baseline folder)."""
     base = check_folder(baseline) if baseline is not None else None
-    audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic), checks)
+    audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic, python=python), checks)
     return AuditReport(subject=str(folder), recursive=False, folders=[audit], fail_on=fail_on,
                        dynamic=dynamic, command=command)

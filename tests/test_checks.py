@@ -46,6 +46,7 @@ def test_get_check_did_you_mean() -> None:
     (RuntimeError("boom"), Status.ERROR),
     (KeyError("seed"), Status.ERROR),
     (NotRun("needs a baseline"), Status.NOT_RUN),
+    (__import__("golf_audit.errors").errors.CannotConclude("needs Python ≥ 3.12"), Status.ERROR),
     (NotApplicable("no artifact"), Status.NOT_APPLICABLE),
 ])
 def test_a_check_that_raises_never_passes(exc, status) -> None:
@@ -54,7 +55,9 @@ def test_a_check_that_raises_never_passes(exc, status) -> None:
 
     result = make_check(run).evaluate(AuditContext(FIXTURES / "2026-01-01_Baseline"))
     assert result.status is status
-    if status is Status.ERROR:
+    if status is Status.ERROR and "3.12" in str(exc):
+        assert result.summary == "cannot conclude: needs Python ≥ 3.12"
+    elif status is Status.ERROR:
         assert "crashed" in result.summary and result.evidence and type(exc).__name__ in result.evidence[0].message
 
 

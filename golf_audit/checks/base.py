@@ -4,12 +4,15 @@ Checks follow a three-stage shape (collect raw data once, turn it into findings,
 ``AuditContext.collect`` memoizes what the other libraries measure (records reader, artifact
 audit, static analysis, …) so that several checks can share one parse; a check's
 ``run(ctx, check)`` turns that data into an ``Outcome`` (most checks use a ready-made runner
-from ``checks.collect``, which picks the library result carrying the check's id); ``Check.evaluate`` stamps the check's metadata on it and makes
-sure nothing a check does can turn into a pass by accident:
+from ``checks.collect``, which picks the library result carrying the check's id);
+``Check.evaluate`` stamps the check's metadata on it and makes sure nothing a check does can
+turn into a pass by accident:
 
 * ``NotRun`` raised by ``run`` (or a collector) → status ``not-run`` with the reason;
 * ``NotApplicable`` → ``not-applicable``;
-* any other exception → ``error`` with the exception as evidence (never ``pass``).
+* a library's own ``BadInput``/``CannotConclude`` → ``error`` ("cannot conclude: …");
+* any other exception → ``error`` ("the check crashed: …") with the exception as evidence.
+Never ``pass``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import one_line
+from ..errors import GolfAuditError, one_line
 from ..findings import CheckResult, Evidence, Severity, Status
 
 
@@ -38,6 +41,7 @@ class AuditOptions:
 
     baseline: Path | None = None  # previous leader's folder, for the significance rules
     dynamic: bool = False  # run the child-process causality checks (slow)
+    python: str | None = None  # interpreter for the dynamic checks' child (a script needing 3.12)
 
 
 class AuditContext:
@@ -134,6 +138,8 @@ class Check:
             outcome = Outcome(Status.NOT_RUN, one_line(exc), list(getattr(exc, "evidence", [])))
         except NotApplicable as exc:
             outcome = Outcome(Status.NOT_APPLICABLE, one_line(exc))
+        except GolfAuditError as exc:  # a library's clean "bad input" / "cannot conclude"
+            outcome = Outcome(Status.ERROR, f"cannot conclude: {one_line(exc)}", [Evidence(one_line(exc))])
         except Exception as exc:  # noqa: BLE001 - a crashing check is an error, never a pass
             frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""

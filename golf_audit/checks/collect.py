@@ -106,7 +106,7 @@ def dynamic_verdicts(ctx: AuditContext) -> Any:
 
     def _run(c: AuditContext) -> Any:
         mod = need("golf_audit.submission.audit", 8)
-        return _attr(mod, "audit_script", 8)(c.script)
+        return _attr(mod, "audit_script", 8)(c.script, python=c.options.python)
 
     return ctx.collect("dynamic", _run)
 

@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Audit every records folder under FOLDER and print a leaderboard; each folder is tested against the previous leader of its track.")] = False,
         baseline: Annotated[Optional[Path], typer.Option(help="Previous leader's records folder, for the significance checks (GA-SIG-*).")] = None,
         dynamic: Annotated[bool, typer.Option("--dynamic", help="Also run the slow dynamic checks (flip test of the script's own eval functions in a child process).")] = False,
+        python: Annotated[Optional[str], typer.Option("--python", help="Python interpreter for the dynamic checks' child process (e.g. a 3.12 for scripts that need it).")] = None,
         fail_on: Annotated[Severity, typer.Option(help="Exit 1 when a check of this severity or higher fails.")] = Severity.ERROR,
         check: Annotated[Optional[list[str]], typer.Option("--check", help="Run only these check ids (repeatable); see `golf-audit checks`.")] = None,
         format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, json, markdown (PR comment) or sarif (code scanning).")] = ReportFormat.table,
@@ -41,6 +42,7 @@ def register(app: typer.Typer) -> None:
         parts += ["--recursive"] if recursive else []
         parts += ["--baseline", str(baseline)] if baseline is not None and not recursive else []
         parts += ["--dynamic"] if dynamic else []
+        parts += ["--python", python] if python else []
         parts += ["--fail-on", fail_on.value] if fail_on is not Severity.ERROR else []
         for check_id in check or []:
             parts += ["--check", check_id]
@@ -51,8 +53,8 @@ def register(app: typer.Typer) -> None:
                 stderr_console.print("--baseline is ignored with --recursive (each folder uses the previous leader)")
             report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command)
         else:
-            report = audit_single(folder, baseline=baseline, dynamic=dynamic, checks=checks, fail_on=fail_on,
-                                  command=command)
+            report = audit_single(folder, baseline=baseline, dynamic=dynamic, python=python, checks=checks,
+                                  fail_on=fail_on, command=command)
         emit(render(report, format), output)
         symbol, word = verdict_line(report)
         stderr_console.print(f"{symbol} {word}: {counts_text(report.counts())}", markup=False)
