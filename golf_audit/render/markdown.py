@@ -46,7 +46,7 @@ def _details(r: CheckResult) -> list[str]:
         lines.append("- " + " ".join(parts))
         if ev.snippet:
             lines += ["", "  ```", *("  " + s for s in ev.snippet.splitlines()), "  ```"]
-    if r.status in (Status.FAIL, Status.WARN, Status.ERROR):
+    if r.status in (Status.FAIL, Status.WARN):  # an error needs the audit fixed, not the submission
         lines.append(f"- Fix: {_text(r.remediation)}")
     lines += ["", "</details>"]
     return lines

@@ -74,7 +74,8 @@ def render(report: AuditReport) -> str:
             results.append({
                 "ruleId": r.check_id,
                 "level": level,
-                "message": {"text": f"{r.status.value}: {r.summary} Fix: {r.remediation}"},
+                "message": {"text": f"{r.status.value}: {r.summary}"
+                            + (f" Fix: {r.remediation}" if r.status is not Status.ERROR else "")},
                 "locations": _locations(audit, r),
                 "properties": {"status": r.status.value, "folder": audit.name},
             })

@@ -43,7 +43,8 @@ def _evidence(audit: FolderAudit) -> list[str]:
             loc = common.location(ev)
             m = common.measured(ev)
             lines.append("    " + " ".join(x for x in (f"{loc}:" if loc else "", ev.message, f"({m})" if m else "") if x))
-        lines.append(f"    fix: {r.remediation}")
+        if r.status is not Status.ERROR:  # an error needs the audit fixed, not the submission
+            lines.append(f"    fix: {r.remediation}")
     return lines
 
 
