@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from golf_audit.render import render
+from golf_audit.render.json import validate
 from golf_audit.report import audit_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +50,7 @@ def test_fixture_tree_report_regenerates(fmt, monkeypatch) -> None:
     if fmt == "markdown":
         assert mask_markdown(fresh) == mask_markdown(committed), REGENERATE
     else:
+        validate(json.loads(committed))
         assert mask_json(json.loads(fresh)) == mask_json(json.loads(committed)), REGENERATE
 
 
@@ -58,6 +60,7 @@ def test_records_track_report_regenerates(shared_dir, monkeypatch) -> None:
         pytest.skip("no records/track_10min_16mb in ../shared")
     monkeypatch.chdir(REPO)
     committed_json = json.loads((REPO / "reports" / "records_track_10min_16mb.json").read_text(encoding="utf-8"))
+    validate(committed_json)
     subject = committed_json["subject"]
     if not (REPO / subject).resolve().samefile(track):
         pytest.skip(f"the committed report audits {subject}, not {track}")
