@@ -29,7 +29,11 @@ def register(app: typer.Typer) -> None:
         format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, json, markdown (PR comment) or sarif (code scanning).")] = ReportFormat.table,
         output: Annotated[Optional[Path], typer.Option(help="Write the report to this file (atomically) instead of stdout.")] = None,
     ) -> None:
-        """Run every applicable check on FOLDER; exit 0 no failure, 1 a failure at or above --fail-on, 2 bad input or cannot conclude."""
+        """One compliance report for a records FOLDER (a PR), or a whole tree with --recursive.
+
+        Exit codes: 0 no failure; 1 a check at or above --fail-on failed; 2 bad input, or an
+        audit that cannot conclude (a check errored, or none could run).
+        """
         from ..checks import select
         from ..render import render
         from ..render.common import counts_text, verdict_line
