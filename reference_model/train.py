@@ -14,6 +14,7 @@ Hyperparameters come from the environment (``Hyperparameters.from_env``), e.g.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import platform
@@ -97,17 +98,17 @@ def train_step(model: nn.Module, train_model: nn.Module, opts, loader: Distribut
 
     Returns the mean micro-batch loss of this rank (what the records log as train_loss).
     """
-    total = 0.0
+    total = torch.zeros((), device=device)
     for micro in range(grad_accum_steps):
         x, y = loader.next_batch(hp.train_batch_tokens, hp.train_seq_len, grad_accum_steps)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         sync = getattr(train_model, "no_sync", None)
         # DDP all-reduces gradients only on the last micro-batch.
-        ctx = sync() if (sync is not None and micro < grad_accum_steps - 1) else _nullcontext()
+        ctx = sync() if (sync is not None and micro < grad_accum_steps - 1) else contextlib.nullcontext()
         with ctx, torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss = train_model(x, y)
             (loss / grad_accum_steps).backward()
-        total += float(loss.detach())
+        total += loss.detach()  # stays on device: no host sync per micro-batch
     set_schedule(opts, lr_scale, momentum)
     if hp.grad_clip_norm > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip_norm)
@@ -115,15 +116,7 @@ def train_step(model: nn.Module, train_model: nn.Module, opts, loader: Distribut
         opt.step()
     for opt in opts:
         opt.zero_grad(set_to_none=True)
-    return total / grad_accum_steps
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    return float(total) / grad_accum_steps
 
 
 def train_steps(model: nn.Module, hp: Hyperparameters, tokens: torch.Tensor, *, steps: int,
