@@ -7,8 +7,9 @@ For each state_dict name:
   * larger control tensors (names in CONTROL_PATTERNS) pass through in fp32 as
     ``"passthrough_ctrl"`` (never reached at the seed's shapes, kept for fidelity);
   * attention and MLP matrices: int6 per row, ``W[name+".q"]`` int8 in [-31, 31],
-    ``W[name+".scale"]`` fp16 per row, ``M[name] = {"type": "int6"}``; the row clip is
-    chosen per row by reconstruction MSE among the quantiles INT6_CLIP_QUANTILES;
+    ``W[name+".scale"]`` fp16 per row, ``M[name] = {"type": "int6"}``; each row's clip is
+    a quantile of its |w|, the quantile (among INT6_CLIP_QUANTILES) picked per matrix by
+    reconstruction MSE, as the seed script does;
   * everything else (embeddings): int8 per row in [-127, 127], row clip at the
     99.99984th percentile, ``M[name] = {"type": "int8"}``.
 Dequantize as ``q * scale`` (per row for 2-D). Everything loads with ``weights_only=True``.
@@ -30,7 +31,6 @@ INT8_CLIP_QUANTILE = 0.9999984
 LZMA_PRESET = 6
 CONTROL_PATTERNS = ("attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight", "smear",
                     "ve_layer_scales", "ve_shared.scale")
-_SCALE_FLOOR = 1e-12  # keeps all-zero rows finite (their q is 0 anyway)
 
 
 class ArtifactError(ValueError):
@@ -50,11 +50,10 @@ def quant_category(name: str) -> str:
     return "int8"
 
 
-def _quantize_rows(t: torch.Tensor, clip: torch.Tensor, qmax: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row symmetric quantization of 2-D ``t`` with row clip values ``clip``."""
-    scale = (clip / qmax).clamp_min(_SCALE_FLOOR).to(torch.float16)
-    s = scale.float()[:, None]
-    q = torch.clamp(torch.round(t.clamp(-clip[:, None], clip[:, None]) / s), -qmax, qmax).to(torch.int8)
+def _int6_rows(t32: torch.Tensor, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """int6 with row clips ``clip``: fp16 scale floored at 1/31, values saturate at ±31."""
+    scale = (clip / INT6_MAX).clamp_min(1.0 / INT6_MAX).to(torch.float16)
+    q = torch.clamp(torch.round(t32 / scale.float()[:, None]), -INT6_MAX, INT6_MAX).to(torch.int8)
     return q, scale
 
 
@@ -72,40 +71,43 @@ def row_quantiles(a: torch.Tensor, qs: tuple[float, ...]) -> list[torch.Tensor]:
 
 
 def quantize_int6(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """int6 per row; each row keeps the clip quantile with the smallest reconstruction MSE."""
+    """int6 per row; one clip quantile per matrix, the one with the smallest reconstruction MSE.
+
+    Same arithmetic as the seed: the row scale is fp16, floored at 1/31 (so rows whose clip
+    is below 1 share the grid 1/31), and ties keep the earlier (lower) quantile.
+    """
     t32 = t.float()
     if t32.ndim != 2:
-        return _quantize_scalar(t32, INT6_MAX, 1.0)
-    clips = row_quantiles(t32.abs(), INT6_CLIP_QUANTILES)
-    best_q = best_s = best_err = None
-    for clip in clips:
-        q, s = _quantize_rows(t32, clip, INT6_MAX)
-        err = (t32 - q.float() * s.float()[:, None]).pow(2).mean(dim=1)
-        if best_err is None:
-            best_q, best_s, best_err = q, s, err
-        else:
-            better = err < best_err
-            best_q = torch.where(better[:, None], q, best_q)
-            best_s = torch.where(better, s, best_s)
-            best_err = torch.minimum(err, best_err)
-    return best_q.contiguous(), best_s.contiguous()
+        amax = float(t32.abs().max()) if t32.numel() else 0.0
+        scale = torch.tensor(amax / INT6_MAX if amax > 0 else 1.0, dtype=torch.float16)
+        return torch.clamp(torch.round(t32 / scale.float()), -INT6_MAX, INT6_MAX).to(torch.int8), scale
+    best: tuple[torch.Tensor, torch.Tensor] | None = None
+    best_err = float("inf")
+    for clip in row_quantiles(t32.abs(), INT6_CLIP_QUANTILES):
+        q, s = _int6_rows(t32, clip)
+        err = float((t32 - q.float() * s.float()[:, None]).pow(2).mean())
+        if err < best_err:
+            best, best_err = (q, s), err
+    assert best is not None
+    return best[0].contiguous(), best[1].contiguous()
 
 
 def quantize_int8(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """int8 per row with the row clip at the 99.99984th percentile of |w|."""
+    """int8 with the clip at the 99.99984th percentile of |w| (per row for 2-D).
+
+    As the seed: values are clipped, divided by the fp32 scale (floored at 1/127 for rows),
+    and the scale is stored as fp16 for rows, fp32 for the single scale of other shapes.
+    """
     t32 = t.float()
-    if t32.ndim != 2:
-        return _quantize_scalar(t32, INT8_MAX, INT8_CLIP_QUANTILE)
-    q, s = _quantize_rows(t32, row_quantiles(t32.abs(), (INT8_CLIP_QUANTILE,))[0], INT8_MAX)
-    return q.contiguous(), s.contiguous()
-
-
-def _quantize_scalar(t32: torch.Tensor, qmax: int, qtl: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-2-D tensors share one scale (a 0-d fp16 tensor)."""
-    flat = t32.abs().flatten()
-    clip = float(flat.max() if qtl >= 1.0 else torch.quantile(flat, qtl)) if flat.numel() else 0.0
-    scale = torch.tensor(clip / qmax if clip > 0 else 1.0, dtype=torch.float16)
-    q = torch.clamp(torch.round(t32.clamp(-clip, clip) / scale.float()), -qmax, qmax).to(torch.int8)
+    if t32.ndim == 2:
+        clip = row_quantiles(t32.abs(), (INT8_CLIP_QUANTILE,))[0]
+        scale = (clip / INT8_MAX).clamp_min(1.0 / INT8_MAX)
+        clipped = torch.maximum(torch.minimum(t32, clip[:, None]), -clip[:, None])
+        q = torch.clamp(torch.round(clipped / scale[:, None]), -INT8_MAX, INT8_MAX).to(torch.int8)
+        return q.contiguous(), scale.to(torch.float16).contiguous()
+    clip_abs = float(torch.quantile(t32.abs().flatten(), INT8_CLIP_QUANTILE)) if t32.numel() else 0.0
+    scale = torch.tensor(clip_abs / INT8_MAX if clip_abs > 0 else 1.0, dtype=torch.float32)
+    q = torch.clamp(torch.round(torch.clamp(t32, -clip_abs, clip_abs) / scale), -INT8_MAX, INT8_MAX).to(torch.int8)
     return q.contiguous(), scale
 
 

@@ -40,16 +40,35 @@ def test_container_layout_matches_the_seed(model):
     assert set(M) == set(sd)
 
 
-def test_int6_clip_search_never_worse_than_absmax():
+def _naive_int6(w):
+    """The clip search written the slow, obvious way: torch.quantile per candidate."""
+    best = None
+    for qtl in export.INT6_CLIP_QUANTILES:
+        clip = w.abs().amax(1) if qtl == 1.0 else torch.quantile(w.abs(), qtl, dim=1)
+        s = (clip / 31).clamp_min(1 / 31).half()
+        q = torch.clamp(torch.round(w / s.float()[:, None]), -31, 31).to(torch.int8)
+        err = float((w - q.float() * s.float()[:, None]).pow(2).mean())
+        if best is None or err < best[0]:
+            best = (err, q, s)
+    return best[1], best[2]
+
+
+def test_int6_matches_the_naive_clip_search_and_beats_absmax():
     torch.manual_seed(1)
-    w = torch.randn(64, 300)
-    w[0, 0] = 40.0  # one outlier: a clipped row beats absmax
+    w = torch.randn(64, 300) * 2.0
+    w[0, 0] = 40.0  # one outlier: a clipped quantile beats absmax
     q, s = export.quantize_int6(w)
-    err = (w - q.float() * s.float()[:, None]).pow(2).mean(1)
-    amax = w.abs().amax(1)
-    q1, s1 = export._quantize_rows(w, amax, 31)
-    err1 = (w - q1.float() * s1.float()[:, None]).pow(2).mean(1)
-    assert (err <= err1 + 1e-12).all() and err[0] < err1[0]
+    nq, ns = _naive_int6(w)
+    assert torch.equal(q, nq) and torch.equal(s, ns)
+    err = (w - q.float() * s.float()[:, None]).pow(2).mean()
+    amax_q, amax_s = export._int6_rows(w, w.abs().amax(1))
+    assert err < (w - amax_q.float() * amax_s.float()[:, None]).pow(2).mean()
+
+
+def test_small_rows_share_the_seed_scale_floor():
+    """Rows whose clip is below 1 get the seed's floored scale 1/31 (stored as fp16)."""
+    q, s = export.quantize_int6(torch.full((2, 4), 0.1))
+    assert torch.equal(s, torch.full((2,), 1 / 31).half()) and q.unique().tolist() == [3]
 
 
 def test_roundtrip_equals_direct_dequantized_eval(model):
