@@ -52,5 +52,10 @@ def test_fixture_verdict(name: str) -> None:
         assert len(inline) == 1 and inline[0].status is F and "target" in inline[0].channels
     if name == "wrapper_slot_scored.py":
         assert audit.layers == 1
+    if name == "ngram_cache.py":
+        # Through its adapter the n-gram scores become visible: stream flips cannot see a
+        # target-keyed lookup (it breaks normalization, not causality), the static check does.
+        adapted = audit_script(SCRIPTS / name, adapter=SCRIPTS / "adapters" / "ngram_cache_adapter.py", flips=16)
+        assert adapted.functions[0].status is P and adapted.status is F and adapted.decided_by == "static"
     if name == "exec_indirect.py":
         assert audit.followed and audit.followed[0].endswith("sliding_legal.py")

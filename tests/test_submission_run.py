@@ -85,3 +85,27 @@ def test_cli_bad_input_exits_2_with_one_line(args: list[str], message: str) -> N
     result = runner.invoke(app, ["causality", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+ADAPTERS = SCRIPTS / "adapters"
+
+
+def test_adapter_scores_through_the_hook_and_passes() -> None:
+    audit = audit_script(SCRIPTS / "sliding_legal.py", adapter=ADAPTERS / "sliding_adapter.py", flips=4)
+    (v,) = audit.functions
+    assert v.kind == "adapter" and v.status is Status.PASS, v.summary
+    assert v.positive_control["passed"]
+
+
+def test_adapter_whose_bpb_does_not_add_up_is_refused() -> None:
+    audit = audit_script(SCRIPTS / "sliding_legal.py", adapter=ADAPTERS / "sliding_adapter.py", flips=2,
+                         env={"ADAPTER_MISREPORT": "1"})
+    (v,) = audit.functions
+    assert v.status is Status.ERROR and "do not reproduce" in v.summary
+
+
+def test_bad_adapter_file_is_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "adapter.py"
+    bad.write_text("def build_model(script, args):\n    pass\n")
+    result = runner.invoke(app, ["causality", str(SCRIPTS / "sliding_legal.py"), "--adapter", str(bad)])
+    assert result.exit_code == 2 and "missing def evaluate" in result.output, result.output

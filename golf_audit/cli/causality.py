@@ -13,6 +13,8 @@ deviates; one evaluator exits 0 pass / 1 fail. 2: bad input or cannot conclude.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,14 +35,14 @@ from .common import guarded, parse_settings
 
 def audit_target(target: Path, options: AuditOptions, workers: int, *, inline: str | None = None,
                  python: str | None = None, env: dict[str, str] | None = None,
-                 functions: list[str] | None = None) -> CausalityReport:
+                 functions: list[str] | None = None, adapter: Path | None = None) -> CausalityReport:
     """Audit a submission's own train_gpt.py (or records folder) in a sandboxed child process."""
     from ..submission.audit import audit_script
     from ..submission.report import to_causality_report
 
     say = lambda msg: stderr_console.print(f"causality: {msg}", markup=False)  # noqa: E731
     audit = audit_script(target, functions=functions, inline_selector=inline, python=python, flips=options.flips,
-                         seed=options.seed, tolerance=options.tolerance, env=env, progress=say)
+                         seed=options.seed, tolerance=options.tolerance, env=env, adapter=adapter, progress=say)
     return to_causality_report(audit, options.flips, options.seed, options.norm_tolerance)
 
 
@@ -64,6 +66,7 @@ def register(app: typer.Typer) -> None:
         inline: Annotated[Optional[str], typer.Option(help="TARGET only: audit the eval block of main() under this test, e.g. 'if args.slot_enabled'.")] = None,
         function: Annotated[Optional[list[str]], typer.Option("--function", help="TARGET only: audit just this eval function (repeatable).")] = None,
         python: Annotated[Optional[str], typer.Option(help="TARGET only: run the script under this interpreter (e.g. one that parses 3.12 syntax).")] = None,
+        adapter: Annotated[Optional[Path], typer.Option(help="TARGET only: adapter file saying how to build the model and run the eval, with a score hook (see README).")] = None,
         env: Annotated[Optional[list[str]], typer.Option("--env", help="TARGET only: environment for the script, KEY=VALUE (repeatable), over the tiny configuration.")] = None,
         format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
@@ -83,7 +86,7 @@ def register(app: typer.Typer) -> None:
         options = AuditOptions(flips=flips, seed=seed, tolerance=tolerance, norm_tolerance=norm_tolerance)
         if target is not None:
             report = audit_target(target, options, n_workers, inline=inline, python=python, env=parse_settings(env),
-                                  functions=function)
+                                  functions=function, adapter=adapter)
         else:
             pairs = parse_settings(settings)
             if evaluator is not None:
@@ -99,6 +102,8 @@ def register(app: typer.Typer) -> None:
                 report = audit_zoo(inputs.model, inputs.luts, stream, options, **common)
             else:
                 report = audit_evaluator(evaluator, pairs, inputs.model, inputs.luts, stream, options, **common)
-        emit(render(report, format), output)
+        # The exact command goes into Markdown reports; only when run as golf-audit itself (not under tests).
+        command = "golf-audit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if Path(sys.argv[0]).name == "golf-audit" else None
+        emit(render(report, format, command=command), output)
         stderr_console.print(f"causality: {report.summary()} ({report.wall_seconds:.1f} s)", markup=False)
         raise typer.Exit(report.exit_code())

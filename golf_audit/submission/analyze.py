@@ -60,6 +60,7 @@ class EvalTarget:
     define: str = ""  # source to exec first (inline blocks become functions)
     stride_exprs: list[str] = field(default_factory=list)  # candidate strides for scored-set inference
     error: str = ""  # why it cannot be called (reported as an error verdict)
+    adapter: bool = False  # run through an adapter file's evaluate() instead
 
 
 def env_vars(tree: ast.Module) -> list[EnvVar]:

@@ -28,6 +28,7 @@ from ..causality import DEFAULT_TOLERANCE, CausalityResult, audit_source
 from ..errors import BadInput, CannotConclude
 from ..findings import CheckResult, Status, worst
 from . import analyze
+from .adapter import AdapterFile, load_adapter
 from .plan import make_plan, plan_elsewhere
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
 from .script_source import ScriptSource
@@ -72,6 +73,8 @@ class SubmissionAudit:
 
 def display_name(target: analyze.EvalTarget) -> str:
     """How the report names an eval target: the function, or where the inline block sits."""
+    if target.adapter:
+        return "adapter evaluate()"
     return f"inline block main:{target.line}" if target.define or target.name.startswith("main:") else target.name
 
 
@@ -152,7 +155,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                  python: str | None = None, flips: int = 64, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE,
                  env: dict[str, str] | None = None, stream_tokens: int = DEFAULT_STREAM_TOKENS,
                  setup_timeout_s: float = 120.0, run_timeout_s: float = 60.0,
-                 memory_bytes: int = DEFAULT_MEMORY_BYTES,
+                 memory_bytes: int = DEFAULT_MEMORY_BYTES, adapter: str | Path | None = None,
                  progress: Callable[[str], None] | None = None) -> SubmissionAudit:
     """Audit one script (or records folder); CannotConclude when it cannot even be read."""
     started = time.perf_counter()
@@ -170,6 +173,12 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
             raise CannotConclude(str(exc)) from None
     else:
         the_plan = make_plan(text, str(script), functions, inline_selector, env)
+    adapter_file = load_adapter(adapter) if adapter is not None else None
+    if adapter_file is not None:
+        the_plan.targets = [analyze.EvalTarget("adapter", 0, {}, adapter=True)]
+        the_plan.build, the_plan.build_error = "", ""
+        the_plan.tiny_env.update(adapter_file.env)
+        the_plan.tiny_env.update(env or {})
     targets = the_plan.targets
     if functions and not any(t.name in functions for t in targets):
         raise BadInput(f"no eval function named {', '.join(functions)} in {script}")
@@ -181,7 +190,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                     for t in targets]
     else:
         verdicts = _dynamic(script, text, the_plan.build, targets, the_plan.tiny_env, python, flips, seed, tolerance,
-                            stream_tokens, setup_timeout_s, run_timeout_s, memory_bytes, say)
+                            stream_tokens, setup_timeout_s, run_timeout_s, memory_bytes, say, adapter_file)
     static_results = the_plan.static
     child_env = the_plan.tiny_env
     return _combine(str(script), verdicts, static_results, layers, followed, child_env, stream_tokens, tolerance,
@@ -190,7 +199,8 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
 
 def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarget], child_env: dict[str, str],
              python: str | None, flips: int, seed: int, tolerance: float, stream_tokens: int, setup_timeout_s: float,
-             run_timeout_s: float, memory_bytes: int, say: Callable[[str], None]) -> list[FunctionVerdict]:
+             run_timeout_s: float, memory_bytes: int, say: Callable[[str], None],
+             adapter_file: AdapterFile | None = None) -> list[FunctionVerdict]:
     verdicts = [FunctionVerdict(display_name(t), t.line, Status.ERROR, f"cannot call it: {t.error}",
                                 kind="inline" if t.define else "function") for t in targets if t.error]
     runnable = [t for t in targets if not t.error]
@@ -201,7 +211,9 @@ def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarg
         _copy_siblings(script, child.workdir)
         setup = {"script": str(child.script), "build": build, "seed": seed, "row_len": ROW_LEN,
                  "targets": [{"name": t.name, "bindings": t.bindings, "prelude": t.prelude, "define": t.define,
-                              "stride_exprs": t.stride_exprs} for t in runnable]}
+                              "stride_exprs": t.stride_exprs, "adapter": t.adapter} for t in runnable]}
+        if adapter_file is not None:
+            setup.update(adapter_source=adapter_file.source, adapter_path=adapter_file.path)
         try:
             ready = child.request(setup, timeout_s=setup_timeout_s)
         except ChildFailed as exc:
@@ -242,7 +254,7 @@ def _copy_siblings(script: Path, workdir: Path) -> None:
 def _audit_target(child: ChildProcess, target: analyze.EvalTarget, vocab: int, tokens: torch.Tensor, flips: int,
                   seed: int, tolerance: float) -> FunctionVerdict:
     started = time.perf_counter()
-    kind = "inline" if target.define else "function"
+    kind = "adapter" if target.adapter else "inline" if target.define else "function"
     source = ScriptSource(child, target.name, vocab, display_name(target))
     verdict = FunctionVerdict(display_name(target), target.line, Status.ERROR, "", kind=kind)
     try:

@@ -54,7 +54,16 @@ class Session:
         code = compile(open(path, encoding="utf-8").read(), path, "exec")
         exec(code, self.ns)  # noqa: S102 - sandboxed child; the point is to run the script
         self._reseed()
-        exec(compile(setup["build"], "<golf-audit model build>", "exec"), self.ns)  # noqa: S102
+        self.adapter: dict[str, Any] | None = None
+        if setup.get("adapter_source"):
+            # An adapter file says how to build the model and run the eval (see adapter.py).
+            self.adapter = {"__name__": "__ga_adapter__", "__builtins__": __builtins__}
+            exec(compile(setup["adapter_source"], setup.get("adapter_path", "<adapter>"), "exec"), self.adapter)  # noqa: S102
+            hp = self.ns.get("Hyperparameters")
+            self.ns["args"] = hp() if callable(hp) else None
+            self.ns["__ga_model__"] = self.adapter["build_model"](ScriptView(self.ns), self.ns["args"])
+        else:
+            exec(compile(setup["build"], "<golf-audit model build>", "exec"), self.ns)  # noqa: S102
         model = self.ns["__ga_model__"].float()
         self._noise_zero_matrices(model)
         self.vocab = self._vocab_size(model)
@@ -126,17 +135,27 @@ class Session:
             exec(compile(target["prelude"], "<golf-audit prelude>", "exec"), ns)  # noqa: S102
         if target.get("define"):
             exec(compile(target["define"], "<golf-audit inline block>", "exec"), ns)  # noqa: S102
-        kwargs = {p: eval(expr, ns) for p, expr in target["bindings"].items()}  # noqa: S307
-        fn = ns[target["name"]]
-        with cap.CrossEntropyCapture(self.row_len) as capture:
-            returned = fn(**kwargs)
-        loss, bpb = returned_metrics(returned)
         inputs, targets = tokens[:-1], tokens[1:]
-        rows, unmatched = cap.match_rows(capture.calls, targets)
-        if not capture.calls:
-            return {"ok": False, "error": "no per-token NLL was captured (no cross_entropy call without grad)"}
-        if unmatched:
-            return {"ok": False, "error": f"{unmatched} captured row(s) match no place in the audit stream"}
+        if target.get("adapter"):
+            hook = ScoreHook(targets.size)
+            returned = self.adapter["evaluate"](ScriptView(self.ns), ns["__ga_model__"], self.ns.get("args"),
+                                                ns["__ga_tokens__"], self.luts, hook)
+            if hook.error:
+                return {"ok": False, "error": hook.error}
+            if not hook.rows:
+                return {"ok": False, "error": "the adapter's evaluate() never called score(...)"}
+            rows, unmatched = hook.rows, 0
+        else:
+            kwargs = {p: eval(expr, ns) for p, expr in target["bindings"].items()}  # noqa: S307
+            fn = ns[target["name"]]
+            with cap.CrossEntropyCapture(self.row_len) as capture:
+                returned = fn(**kwargs)
+            rows, unmatched = cap.match_rows(capture.calls, targets)
+            if not capture.calls:
+                return {"ok": False, "error": "no per-token NLL was captured (no cross_entropy call without grad)"}
+            if unmatched:
+                return {"ok": False, "error": f"{unmatched} captured row(s) match no place in the audit stream"}
+        loss, bpb = returned_metrics(returned)
         luts = tuple(t.numpy().astype(np.int64 if i == 0 else bool) for i, t in enumerate(self.luts))
         strides = []
         for expr in target.get("stride_exprs", []):
@@ -167,6 +186,48 @@ class Session:
         what = f"the fixed rule {rule.describe()}" if rule is not None else f"any of {len(candidates)} scored-set rules"
         return {"ok": False, "error": f"captured NLLs do not reproduce the function's val_loss={loss} val_bpb={bpb} "
                                       f"under {what}"}
+
+
+class ScriptView:
+    """The script's namespace with attribute access (``script.GPT``) for adapter functions."""
+
+    def __init__(self, ns: dict[str, Any]) -> None:
+        self.__dict__.update({k: v for k, v in ns.items() if not k.startswith("__ga_")})
+
+
+class ScoreHook:
+    """The adapter's ``score(target_indices, nlls)``: every scoring, as rows of consecutive targets."""
+
+    def __init__(self, num_targets: int) -> None:
+        self.num_targets = num_targets
+        self.rows: list[Any] = []
+        self.error = ""
+
+    def __call__(self, target_indices: Any, nlls: Any) -> None:
+        import numpy as np
+
+        from .capture import Row
+
+        idx = np.atleast_1d(np.asarray(target_indices.tolist() if hasattr(target_indices, "tolist")
+                                       else target_indices, dtype=np.int64))
+        val = np.atleast_1d(np.asarray(nlls.detach().float().double().cpu().numpy() if hasattr(nlls, "detach")
+                                       else nlls, dtype=np.float64))
+        if idx.shape != val.shape:
+            self.error = f"score(): {idx.size} target indices but {val.size} NLLs"
+            return
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_targets):
+            self.error = f"score(): target index out of range 0..{self.num_targets - 1}"
+            return
+        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+        for part_idx, part_val in zip(np.split(idx, breaks), np.split(val, breaks)):
+            if not part_idx.size:
+                continue
+            last = self.rows[-1] if self.rows else None
+            if last is not None and last.offset + last.nll.size == part_idx[0]:
+                # Scored one position at a time: consecutive calls continue the same row.
+                last.nll = np.concatenate([last.nll, part_val])
+            else:
+                self.rows.append(Row("adapter", int(part_idx[0]), part_val))
 
 
 def returned_metrics(value: Any) -> tuple[float | None, float | None]:
