@@ -193,3 +193,12 @@ def test_bad_shard_in_data_path_fails_naming_the_file(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "reference_model.train"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "fineweb_val_000000.bin: bad magic" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.gpu
+def test_cuda_run_uses_bf16_autocast_and_compile(tmp_path):
+    """The CUDA path (bf16 autocast, torch.compile, bf16 Newton-Schulz): same recipe, same logs."""
+    log = run_train(tmp_path, ITERATIONS="20", WARMUP_STEPS="2", WARMDOWN_ITERS="10", VAL_LOSS_EVERY="1000", EVAL_STRIDE="64")
+    assert "device:cuda" in log and "warmup_step:2/2" in log
+    init, final = _learned(log)
+    assert final < init - 0.5, (init, final)
