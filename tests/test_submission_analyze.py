@@ -176,3 +176,23 @@ except OSError as exc:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "network access is disabled" in done.stdout
+
+
+def test_plan_under_another_interpreter_equals_the_local_plan() -> None:
+    from golf_audit.submission.plan import make_plan, plan_elsewhere
+
+    text = (SCRIPTS / "slot_shared_delta.py").read_text()
+    local = make_plan(text, "s.py")
+    remote = plan_elsewhere(sys.executable, text, "s.py", None, None, None)
+    assert remote.build == local.build and [t.name for t in remote.targets] == [t.name for t in local.targets]
+    assert [(r.check_id, r.status) for r in remote.static] == [(r.check_id, r.status) for r in local.static]
+
+
+def test_records_folder_resolves_to_its_train_gpt(tmp_path: Path) -> None:
+    from golf_audit.errors import BadInput
+    from golf_audit.submission.audit import resolve_script
+
+    (tmp_path / "train_gpt.py").write_text("x = 1\n")
+    assert resolve_script(tmp_path) == tmp_path / "train_gpt.py"
+    with pytest.raises(BadInput):
+        resolve_script(tmp_path / "nothing")

@@ -80,9 +80,14 @@ def _has_optimizer(node: ast.AST) -> bool:
     return any(_call_name(c) in OPTIMIZER_NAMES for c in _calls(node))
 
 
+VAL_DATA_WORDS = ("token", "data", "ids", "batch", "file", "loader", "stream", "seq", "chunk", "input")
+
+
 def _is_val_name(name: str) -> bool:
+    """Validation *data* (val_tokens, val_loader, ...), not validation metrics (val_loss, val_bpb)."""
     low = name.lower()
-    return low.startswith("val_") or low in ("val", "validation_tokens", "val_data")
+    return low in ("val", "validation") or (low.startswith(("val_", "validation_"))
+                                            and any(w in low for w in VAL_DATA_WORDS))
 
 
 def _own_nodes(fn: ast.AST) -> Iterator[ast.AST]:
@@ -209,12 +214,10 @@ def find_train_before_score(tree: ast.Module) -> list[tuple[ast.AST, str]]:
             if not isinstance(block, list) or isinstance(node, ast.Module) and field == "body":
                 continue
             stmts = [s for s in block if isinstance(s, ast.stmt) and not isinstance(s, (ast.FunctionDef, ast.ClassDef))]
-            first_train = next((i for i, s in enumerate(stmts) if trains(s)), None)
-            if first_train is None:
-                continue
-            if any(_scores(s, scorers) for s in stmts[first_train + 1:]) and not _scores(stmts[first_train], scorers):
-                out.append((stmts[first_train], "trains on validation tokens here, and scores them afterwards "
-                                                "in the same block"))
+            for i, stmt in enumerate(stmts):
+                if trains(stmt) and not _scores(stmt, scorers) and any(_scores(s, scorers) for s in stmts[i + 1:]):
+                    out.append((stmt, "trains on validation tokens here, and scores them afterwards in the same block"))
+                    break
     return out
 
 
