@@ -68,7 +68,7 @@ def test_json_validates_against_schema(quick_zoo):
 def test_table_and_markdown_show_expected_vs_found(quick_zoo):
     table = render(quick_zoo, Format.table)
     assert table.splitlines()[0] == "golf-audit causality: PASS (11/11 evaluators got their expected verdict)"
-    assert "slot(context, batch)" in table and "fail (normalization)" in table
+    assert "slot(context, batch)" in table and "fail (norm)" in table
     md = render(quick_zoo, Format.markdown)
     assert md.startswith("# Causality audit") and "| slot(scored, window) | fail | ✖ fail | ✔ |" in md
 

@@ -363,7 +363,7 @@ def audit_sources(sources: Sequence[NllSource], tokens: torch.Tensor, options: A
             results[i] = _error(src.name, f"the source failed on a flipped stream: {type(exc).__name__}: {exc}",
                                 options, started[i], tokens)
             continue
-        results[i] = _verdict(src, tokens, plan, records, options, started[i])
+        results[i] = _verdict(src, tokens, plan, records, options)
         say(f"{src.name}: {results[i].status.value} ({results[i].seconds:.1f} s)")
     return [results[i] for i in range(len(sources))]
 
@@ -463,7 +463,7 @@ def _merge(outcome: FlipTestOutcome, rec: FlipRecord, pos: list[int], delta: lis
 
 
 def _verdict(src: NllSource, tokens: torch.Tensor, plan: dict[str, Any], records: list[FlipRecord],
-             options: AuditOptions, started: float) -> CausalityResult:
+             options: AuditOptions) -> CausalityResult:
     base: Scored = plan["base"]
     units = _units(src, base.nll.size)
     res = CausalityResult(src.name, Status.PASS, "", tolerance=options.tolerance, norm_tolerance=options.norm_tolerance,

@@ -14,10 +14,10 @@ from ..output import Format, dumps_json
 from .engine import CausalityResult
 from .report import AuditedSubject, CausalityReport
 
-WIDTH = 160  # fixed, so the text is identical on every terminal and in tests
+WIDTH = 170  # fixed, so the text is identical on every terminal and in tests
 
 HEADERS = ("Evaluator", "Expected", "Found", "OK", "Failed tests", "Channel", "Leaky flips", "Affected",
-           "max |ΔNLL|", "Example t→s (Δ)", "Self-pred. adv.", "worst Σp")
+           "max |ΔNLL|", "Example t→s (Δ)", "Self-pred", "worst Σp")
 SHORT = {"stream-flip": "stream", "target-flip": "target", "distribution": "dist", "normalization": "norm"}
 
 
@@ -43,7 +43,11 @@ def _cells(s: AuditedSubject) -> list[str]:
     example = f"{ex.flip}→{ex.position} ({_num(ex.delta, '+.3g')})" if ex else "—"
     adv = f"{r.self_prediction.mean:+.3g}" if r.self_prediction else "—"
     mass = _num(r.normalization.worst_mass, ".6g") if r.normalization else "—"
-    return [s.label, s.expected.describe() if s.expected else "—", f"{r.status.symbol} {found}", mark,
+    expected = "—"
+    if s.expected:
+        expected = s.expected.status.value + (f" ({','.join(SHORT.get(t, t) for t in s.expected.failing)})"
+                                               if s.expected.failing else "")
+    return [s.label, expected, f"{r.status.symbol} {found}", mark,
             ",".join(SHORT.get(t, t) for t in r.failed_tests) or "—", "+".join(r.channels) or "—",
             f"{leaky}/{r.stream_flip.flips}" if r.status is not Status.ERROR else "—",
             str(affected) if r.status is not Status.ERROR else "—", _num(worst) if r.status is not Status.ERROR else "—",
@@ -60,7 +64,7 @@ def _header_lines(report: CausalityReport) -> list[str]:
              f"flips: {report.flips} per evaluator (seed {report.seed}), each a stream flip and a target flip; "
              f"tolerance {report.tolerance:g} nats (|Δlog p| for rows), Σp tolerance {report.norm_tolerance:g}; "
              f"{report.workers} worker(s), {report.wall_seconds:.1f} s",
-             "columns: Affected = (flip, earlier target) pairs whose NLL moved; Self-pred. adv. = nats the true "
+             "columns: Affected = (flip, earlier target) pairs whose NLL moved; Self-pred = nats the true "
              "token gains when the evaluator saw it (0 if causal); tests: stream/target flip, dist(ribution), norm(alization)"]
     return lines
 
@@ -78,20 +82,20 @@ def _details(report: CausalityReport) -> list[str]:
 def render_table(report: CausalityReport) -> str:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for k, name in enumerate(HEADERS):
-        table.add_column(name, no_wrap=k < 4, overflow="fold", justify="right" if k >= 6 else "left")
+        table.add_column(name, no_wrap=True, justify="right" if k >= 6 else "left")
     for s in report.subjects:
         table.add_row(*_cells(s))
     buf = io.StringIO()
     console = Console(file=buf, width=WIDTH, color_system=None, force_terminal=False, highlight=False)
     for line in _header_lines(report):
-        console.print(line, soft_wrap=True)
+        console.print(line, soft_wrap=True, markup=False)
     console.print()
     console.print(table)
     details = _details(report)
     if details:
         console.print()
         for line in details:
-            console.print(line, soft_wrap=True)
+            console.print(line, soft_wrap=True, markup=False)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
@@ -99,11 +103,11 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(report: CausalityReport) -> str:
+def render_markdown(report: CausalityReport, command: str | None = None) -> str:
     lines = ["# Causality audit", ""]
     lines += [f"**{_header_lines(report)[0].split(': ', 1)[1]}**", ""]
     lines += [f"- {line}" for line in _header_lines(report)[1:]]
-    lines += ["", "| " + " | ".join(h or "ok" for h in HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["", "| " + " | ".join(_md_escape(h) for h in HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     for s in report.subjects:
         lines.append("| " + " | ".join(_md_escape(c) or " " for c in _cells(s)) + " |")
     details = _details(report)
@@ -114,12 +118,15 @@ def render_markdown(report: CausalityReport) -> str:
               "distribution (the row scoring a target must not move when it or later tokens change), "
               "normalization (rows sum to 1). Self-prediction advantage: NLL of the true token when the "
               "evaluator saw a wrong target minus when it saw the true one (0 for a causal evaluator)."]
+    if command:
+        lines += ["", "Generated with:", "", "```", command, "```"]
     return "\n".join(lines) + "\n"
 
 
-def render(report: CausalityReport, fmt: Format) -> str:
+def render(report: CausalityReport, fmt: Format, *, command: str | None = None) -> str:
+    """``command`` (the exact command line) is added to the Markdown report, for reproducibility."""
     if fmt is Format.json:
         return dumps_json(report.to_json())
     if fmt is Format.markdown:
-        return render_markdown(report)
+        return render_markdown(report, command)
     return render_table(report)

@@ -1,0 +1,54 @@
+"""Renderers compared against exact expected text (fake sources: deterministic, no model)."""
+
+from __future__ import annotations
+
+from golf_audit.causality.engine import AuditOptions, audit_sources
+from golf_audit.causality.render import render_markdown, render_table
+from golf_audit.causality.report import AuditedSubject, CausalityReport
+from golf_audit.causality.zoo import FAIL, PASS, Expected
+from golf_audit.findings import Status
+
+from causality_fakes import FakeSource, stream
+
+EXPECTED_TABLE = """\
+golf-audit causality: FAIL (3/4 evaluators got their expected verdict; unexpected: context-leak)
+model: fake
+stream: fake stream (97 tokens); geometry: seq_len=8
+flips: 6 per evaluator (seed 0), each a stream flip and a target flip; tolerance 1e-09 nats (|Δlog p| for rows), Σp tolerance 0.0001; 1 worker(s), 1.0 s
+columns: Affected = (flip, earlier target) pairs whose NLL moved; Self-pred = nats the true token gains when the evaluator saw it (0 if causal); tests: stream/target flip, dist(ribution), norm(alization)
+
+Evaluator               Expected      Found    OK     Failed tests         Channel          Leaky flips   Affected   max |ΔNLL|   Example t→s (Δ)   Self-pred   worst Σp
+────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+causal                  pass          ✔ pass   ✔      —                    —                        0/6          0            0                 —          +0          1
+target-leak             fail          ✖ fail   ✔      dist                 target                   0/6          0            0                 —          +1          1
+context-leak            pass          ✖ fail   ✖ NO   stream,target,dist   target+context           5/6        502       0.0124   80→55 (+0.0124)    +0.00998          1
+slot(context, window)   fail (norm)   ✖ fail   ✔      norm                 —                        0/6          0            0                 —          +0          2
+
+✖ target-leak: the row scoring a target moved when that target changed (12/12 rows) [target channel]
+✖ context-leak: flipping a token changed earlier scores in 5/6 flips (max |ΔNLL| 0.0124 nats; e.g. flip 80 → target 55, Δ +0.0124); the row scoring a target moved when that target changed (12/12 rows) [target and context channel]
+✖ slot(context, window): 6/6 rows do not sum to 1 (worst Σp = 2)
+"""
+
+
+def _report() -> CausalityReport:
+    options = AuditOptions(flips=6)
+    results = audit_sources([FakeSource(), FakeSource("target"), FakeSource("context"), FakeSource("mass")], stream(), options)
+    report = CausalityReport("zoo", "fake", "fake stream", 97, {"seq_len": "8"}, 6, 0, options.tolerance,
+                             options.norm_tolerance, 1, wall_seconds=1.0)
+    expected = [PASS, FAIL, PASS, Expected(Status.FAIL, ("normalization",))]
+    labels = ["causal", "target-leak", "context-leak", "slot(context, window)"]
+    for result, exp, label in zip(results, expected, labels):
+        report.subjects.append(AuditedSubject(label, "fake", {}, result, exp))
+    return report
+
+
+def test_table_text_is_exact():
+    assert render_table(_report()) == EXPECTED_TABLE
+
+
+def test_markdown_rows_are_exact():
+    md = render_markdown(_report(), command="golf-audit causality --format markdown")
+    assert md.startswith("# Causality audit\n\n**FAIL (3/4 evaluators got their expected verdict; unexpected: context-leak)**\n")
+    assert "| max \\|ΔNLL\\| |" in md  # the pipe in a header must not split the column
+    assert "| context-leak | pass | ✖ fail | ✖ NO | stream,target,dist | target+context | 5/6 | 502 | 0.0124 | 80→55 (+0.0124) | +0.00998 | 1 |" in md
+    assert md.endswith("```\ngolf-audit causality --format markdown\n```\n")
