@@ -8,6 +8,7 @@ minute on one core) and caches the state_dict; later calls load it from the cach
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -82,19 +83,46 @@ def load_demo(*, cache_dir: str | Path | None = None, seed: int = 0, steps: int 
     luts = build_luts(sp, hp.vocab_size)
     key = _cache_key(hp, steps, seed, sp.serialized_model_proto())
     path = cache_root(cache_dir) / f"demo_model_{key}.pt"
+    model = _load_cached(hp, path)
+    if model is None:
+        # Parallel workers (e.g. causality flips) starting together: one trains, the rest wait.
+        with _exclusive(path.with_suffix(".lock")):
+            model = _load_cached(hp, path)
+            if model is None:
+                t0 = time.perf_counter()
+                _log(f"training the demo model ({steps} steps, seed {seed}); cached afterwards in {path.parent}")
+                model = train_demo_model(hp, train_tokens, steps=steps, seed=seed)
+                _log(f"trained in {time.perf_counter() - t0:.1f}s")
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+                os.close(fd)
+                torch.save(model.state_dict(), tmp)
+                os.replace(tmp, path)
+    return DemoSetup(model.eval(), hp, val_tokens, train_tokens, luts, sp)
+
+
+def _load_cached(hp: Hyperparameters, path: Path) -> GPT | None:
+    if not path.is_file():
+        return None
     model = GPT(hp)
-    if path.is_file():
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # a damaged cache entry is rebuilt, not fatal
+        _log(f"ignoring unreadable cache {path.name}: {str(exc).splitlines()[0][:100]}")
+        return None
+    return model
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """An advisory inter-process lock (POSIX flock); a no-op where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent first calls just train twice
+        yield
+        return
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return DemoSetup(model.eval(), hp, val_tokens, train_tokens, luts, sp)
-        except Exception as exc:  # a damaged cache entry is rebuilt, not fatal
-            _log(f"ignoring unreadable cache {path.name}: {str(exc).splitlines()[0][:100]}")
-    t0 = time.perf_counter()
-    _log(f"training the demo model ({steps} steps, seed {seed}); cached afterwards in {path.parent}")
-    model = train_demo_model(hp, train_tokens, steps=steps, seed=seed)
-    _log(f"trained in {time.perf_counter() - t0:.1f}s")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
-    return DemoSetup(model, hp, val_tokens, train_tokens, luts, sp)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -55,3 +55,12 @@ def test_second_load_comes_from_cache(demo, cache_dir):
     assert time.perf_counter() - t0 < 5.0  # generous bound: about 0.1 s on an idle core
     for k, v in demo.model.state_dict().items():
         assert torch.equal(v, again.model.state_dict()[k]), k
+
+
+def test_damaged_cache_is_rebuilt(tmp_path):
+    load_demo(cache_dir=tmp_path, steps=2)  # a 2-step entry keeps this test cheap
+    entry = next(tmp_path.glob("demo_model_*.pt"))
+    entry.write_bytes(b"not a checkpoint")
+    again = load_demo(cache_dir=tmp_path, steps=2)
+    assert not again.model.training
+    assert torch.load(entry, weights_only=True).keys() == again.model.state_dict().keys()
