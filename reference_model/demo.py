@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from .config import TINY, Hyperparameters
-from .data import cache_root, corpus_fingerprint, embedded_streams, truncate_for_eval
+from .data import cache_root, corpus_documents, corpus_fingerprint, embedded_streams, truncate_for_eval
 from .metric import ByteLUTs, build_luts
 from .model import GPT
 
@@ -53,15 +53,9 @@ def _log(msg: str) -> None:
 def _cache_key(hp: Hyperparameters, steps: int, seed: int, tokenizer_bytes: bytes) -> str:
     cfg = {k: v for k, v in hp.as_env().items() if k != "RUN_ID"}
     payload = json.dumps({"cfg": cfg, "steps": steps, "seed": seed, "recipe": DEMO_RECIPE,
-                          "corpus": corpus_fingerprint(_corpus_docs()),
+                          "corpus": corpus_fingerprint(corpus_documents()),
                           "tok": hashlib.sha256(tokenizer_bytes).hexdigest()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _corpus_docs() -> list[str]:
-    from .data import corpus_documents
-
-    return corpus_documents()
 
 
 def train_demo_model(hp: Hyperparameters, train_tokens: torch.Tensor, *, steps: int, seed: int) -> GPT:
