@@ -28,6 +28,8 @@ def test_legal_sliding_eval_passes_with_an_exact_capture() -> None:
     assert v.capture["rebuilt_val_bpb"] == pytest.approx(v.capture["function_val_bpb"], rel=1e-9)
     assert v.positive_control["passed"] and v.positive_control["moved"] > 0
     assert v.causality is not None and v.causality.stream_flip.flips == 8
+    dist = v.causality.distribution  # rows come from the captured logits
+    assert dist is not None and dist.checked == 8 and dist.changed == 0
     assert audit.env["NUM_LAYERS"] == "2" and audit.stream_tokens >= 32 * 16 * 3
 
 
@@ -37,6 +39,7 @@ def test_scored_mask_slot_fails_in_the_target_channel() -> None:
     (v,) = audit.functions
     assert v.status is Status.FAIL and "target" in v.channels
     assert v.causality.stream_flip.max_abs_delta > 1e-6
+    assert "distribution" in v.causality.failed_tests  # the row scoring the flipped target moved
 
 
 def test_a_crash_is_an_error_with_the_childs_last_lines() -> None:

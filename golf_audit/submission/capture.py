@@ -30,6 +30,7 @@ class Call:
     site: str  # "file:line" of the caller
     targets: np.ndarray  # (rows, L) int64
     nll: np.ndarray  # (rows, L) float64 (float32 values)
+    logits: torch.Tensor | None = None  # (rows * L, V) the scored logits, kept for distribution rows
 
 
 @dataclass
@@ -37,6 +38,16 @@ class Row:
     site: str
     offset: int  # target index of the row's first entry
     nll: np.ndarray  # matched entries only (padding dropped)
+    call: int = -1  # index of the Call it came from
+    row: int = -1  # row index inside that call
+
+    def logprobs(self, calls: list[Call], j: int) -> np.ndarray | None:
+        """Log-probability row that scored entry ``j`` (None when the call kept no logits)."""
+        if self.call < 0 or calls[self.call].logits is None:
+            return None
+        width = calls[self.call].targets.shape[1]
+        logits = calls[self.call].logits[self.row * width + j]
+        return torch.log_softmax(logits.double(), dim=-1).numpy()
 
 
 class CrossEntropyCapture:
@@ -57,7 +68,8 @@ class CrossEntropyCapture:
             reduction = kwargs.pop("reduction", "mean")
             per_token = orig(input, target, *args, reduction="none", **kwargs)
             frame = sys._getframe(1)
-            self._record(f"{frame.f_code.co_filename}:{frame.f_lineno}", target, per_token, kwargs.get("ignore_index", -100))
+            self._record(f"{frame.f_code.co_filename}:{frame.f_lineno}", input, target, per_token,
+                         kwargs.get("ignore_index", -100))
             if reduction == "none":
                 return per_token
             kept = per_token[target != kwargs.get("ignore_index", -100)]
@@ -69,7 +81,7 @@ class CrossEntropyCapture:
     def __exit__(self, *exc: Any) -> None:
         F.cross_entropy = self._orig  # type: ignore[assignment]
 
-    def _record(self, site: str, target: torch.Tensor, nll: torch.Tensor, ignore_index: int) -> None:
+    def _record(self, site: str, inputs: torch.Tensor, target: torch.Tensor, nll: torch.Tensor, ignore_index: int) -> None:
         t = target.detach().reshape(-1).long().cpu().numpy()
         v = nll.detach().reshape(-1).float().double().cpu().numpy()
         if target.dim() >= 2:
@@ -79,7 +91,10 @@ class CrossEntropyCapture:
         else:
             width = max(t.size, 1)
         t = np.where(t == ignore_index, -1, t)
-        self.calls.append(Call(site, t.reshape(-1, width), v.reshape(-1, width)))
+        logits = None
+        if inputs.dim() == 2 and inputs.shape[0] == t.size:
+            logits = inputs.detach().float().cpu()
+        self.calls.append(Call(site, t.reshape(-1, width), v.reshape(-1, width), logits))
 
 
 def match_rows(calls: list[Call], stream_targets: np.ndarray, key: int = 4) -> tuple[list[Row], int]:
@@ -95,8 +110,8 @@ def match_rows(calls: list[Call], stream_targets: np.ndarray, key: int = 4) -> t
         index.setdefault(tuple(stream_targets[i:i + key].tolist()), []).append(i)
     rows: list[Row] = []
     unmatched = 0
-    for call in calls:
-        for tgt, nll in zip(call.targets, call.nll):
+    for ci, call in enumerate(calls):
+        for ri, (tgt, nll) in enumerate(zip(call.targets, call.nll)):
             length = tgt.size
             if length >= key:
                 candidates = index.get(tuple(tgt[:key].tolist()), [])
@@ -113,7 +128,7 @@ def match_rows(calls: list[Call], stream_targets: np.ndarray, key: int = 4) -> t
                 unmatched += 1
                 continue
             o, m = fits[0]
-            rows.append(Row(call.site, o, nll[:m]))
+            rows.append(Row(call.site, o, nll[:m], ci, ri))
     return rows, unmatched
 
 
@@ -131,8 +146,12 @@ class Rule:
                 {"all": "every captured token", "first": "first scoring of each target"}[self.kind]) + where
 
 
-def apply_rule(rule: Rule, rows: list[Row], num_targets: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
-    """(nll, count, scorings) where scorings lists (first target index, nll values) in order."""
+def apply_rule(rule: Rule, rows: list[Row], num_targets: int, scored_by: dict[int, tuple[Row, int]] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
+    """(nll, count, scorings) where scorings lists (first target index, nll values) in order.
+
+    ``scored_by``, when given, is filled with target index -> (row, entry) of its last scoring.
+    """
     nll = np.full(num_targets, np.nan)
     count = np.zeros(num_targets, dtype=np.int64)
     scorings = []
@@ -153,6 +172,9 @@ def apply_rule(rule: Rule, rows: list[Row], num_targets: int) -> tuple[np.ndarra
         nll[pos] = vals
         np.add.at(count, pos, 1)
         scorings.append((row.offset + start, vals))
+        if scored_by is not None:
+            for j in range(start, m):
+                scored_by[row.offset + j] = (row, j)
     return nll, count, scorings
 
 

@@ -165,8 +165,10 @@ class Session:
                 pass
         rule = self.rules.get(target["name"])
         candidates = [rule] if rule is not None else cap.candidate_rules(rows, strides)
+        calls = [] if target.get("adapter") else capture.calls
         for cand in candidates:
-            nll, count, scorings = cap.apply_rule(cand, rows, targets.size)
+            scored_by: dict[int, Any] = {}
+            nll, count, scorings = cap.apply_rule(cand, rows, targets.size, scored_by)
             nll_sum, ntok, nbytes = cap.totals(scorings, inputs, targets, luts)
             rebuilt_loss = nll_sum / ntok if ntok else float("nan")
             rebuilt_bpb = nll_sum / np.log(2.0) / nbytes if nbytes else float("nan")
@@ -176,8 +178,15 @@ class Session:
                 units = np.full(targets.size, -1, dtype=np.int64)
                 for k, (start, vals) in enumerate(scorings):
                     units[start:start + vals.size] = k
+                logprobs = {}
+                for pos in request.get("logprob_positions", []):
+                    if int(pos) in scored_by:
+                        row, j = scored_by[int(pos)]
+                        lp = row.logprobs(calls, j)
+                        if lp is not None:
+                            logprobs[str(int(pos))] = lp.tolist()
                 return {"ok": True, "nll": nll.tolist(), "count": count.tolist(), "nll_sum": nll_sum,
-                        "units": units.tolist(),
+                        "units": units.tolist(), "logprobs": logprobs,
                         "tokens": ntok, "bytes": nbytes,
                         "info": {"rule": cand.describe(), "function_val_loss": loss, "function_val_bpb": bpb,
                                  "rebuilt_val_loss": rebuilt_loss, "rebuilt_val_bpb": rebuilt_bpb,

@@ -19,7 +19,9 @@ class ScriptSource:
     """Scores a token stream with one of the script's own eval functions.
 
     The script reads inputs and targets from the same stream, so only stream flips apply:
-    ``supports_target_flip`` tells the engine to skip the target-only flip.
+    ``supports_target_flip`` tells the engine to skip the target-only flip. Log-probability
+    rows (for the distribution test) are the log-softmax of the captured logits that scored
+    each requested target.
     """
 
     supports_target_flip = False
@@ -36,9 +38,11 @@ class ScriptSource:
             logprob_positions: Sequence[int] = ()) -> Scored:
         if targets is not None:
             raise NotImplementedError("a script's eval reads targets from the stream: use stream flips")
-        data = self.child.request({"op": "run", "target": self.target, "tokens": tokens.reshape(-1).tolist()})
+        data = self.child.request({"op": "run", "target": self.target, "tokens": tokens.reshape(-1).tolist(),
+                                   "logprob_positions": [int(p) for p in logprob_positions]})
+        rows = {int(k): np.asarray(v, dtype=np.float64) for k, v in data.get("logprobs", {}).items()}
         scored = Scored(np.asarray(data["nll"], dtype=np.float64), np.asarray(data["count"], dtype=np.int64),
-                        float(data["nll_sum"]), int(data["tokens"]), int(data["bytes"]), {}, dict(data.get("info", {})))
+                        float(data["nll_sum"]), int(data["tokens"]), int(data["bytes"]), rows, dict(data.get("info", {})))
         if self.units is None:
             self.units = np.asarray(data["units"], dtype=np.int64)
         self.last_info = scored.info
