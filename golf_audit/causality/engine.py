@@ -30,11 +30,10 @@ moved (a window's adaptation read tokens other windows score).
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -42,116 +41,14 @@ import torch
 from reference_model.evaluate import Scored
 
 from ..findings import Status
+from .pool import Done, default_workers, worker_pool
+from .results import (DEFAULT_FLIPS, DEFAULT_NORM_TOLERANCE, DEFAULT_TOLERANCE, AuditOptions, CausalityResult,
+                      DistributionOutcome, Example, FlipTestOutcome, NllSource, NormalizationOutcome, SelfPrediction)
 
-# Legal evaluators are bit-identical on CPU, so anything above float64 round-off of a
-# summed NLL counts as a dependence. Stated in every report.
-DEFAULT_TOLERANCE = 1e-9
-# Rows come from fp32 softmaxes: their mass may differ from 1 by ~V * 2^-24.
-DEFAULT_NORM_TOLERANCE = 1e-4
-DEFAULT_FLIPS = 64
-
-
-@runtime_checkable
-class NllSource(Protocol):
-    """Anything that scores a token stream. ``run`` must be deterministic and side-effect free."""
-
-    name: str
-    vocab_size: int
-
-    def run(self, tokens: torch.Tensor, targets: torch.Tensor | None = None,
-            logprob_positions: Sequence[int] = ()) -> Scored: ...
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass
-class Example:
-    """One concrete dependence: flipping target ``flip`` moved target ``position`` by ``delta``."""
-
-    flip: int  # target index whose token was changed
-    position: int  # target index whose score moved
-    delta: float  # NLL(flipped run) - NLL(baseline), nats
-    wrong_token: int
-    true_token: int
-
-
-@dataclass
-class FlipTestOutcome:
-    """Aggregate of one kind of flip over every flip tried."""
-
-    flips: int = 0
-    flips_with_leak: int = 0
-    positions_affected: int = 0  # (flip, earlier position) pairs that moved beyond tolerance
-    max_abs_delta: float = 0.0
-    example: Example | None = None
-    later_positions_moved: int = 0  # allowed for the target flip (e.g. score-first TTT)
-    same_unit_affected: int = 0
-    other_unit_affected: int = 0
-
-
-@dataclass
-class DistributionOutcome:
-    checked: int = 0  # rows compared (two per flip: stream and target flip)
-    changed: int = 0
-    max_abs_delta: float = 0.0  # max |Δ log p| over the vocabulary
-    example_flip: int | None = None
-
-
-@dataclass
-class NormalizationOutcome:
-    rows_checked: int = 0
-    rows_off: int = 0
-    max_abs_mass_error: float = 0.0  # max |Σ p - 1|
-    worst_mass: float | None = None
-
-
-@dataclass
-class SelfPrediction:
-    """NLL(true | evaluator saw a wrong target) - NLL(true | it saw the true target), nats."""
-
-    mean: float
-    minimum: float
-    maximum: float
-    samples: int
-
-
-@dataclass
-class CausalityResult:
-    """The verdict on one source, with the evidence behind it."""
-
-    subject: str
-    status: Status
-    summary: str
-    failed_tests: list[str] = field(default_factory=list)
-    channels: list[str] = field(default_factory=list)  # "target" and/or "context"
-    tolerance: float = DEFAULT_TOLERANCE
-    norm_tolerance: float = DEFAULT_NORM_TOLERANCE
-    seed: int = 0
-    flips_requested: int = 0
-    flip_positions: list[int] = field(default_factory=list)
-    stream_tokens: int = 0
-    scored_targets: int = 0
-    null_max_abs_delta: float | None = None
-    stream_flip: FlipTestOutcome = field(default_factory=FlipTestOutcome)
-    target_flip: FlipTestOutcome = field(default_factory=FlipTestOutcome)
-    distribution: DistributionOutcome | None = None  # None: the source gives no rows
-    normalization: NormalizationOutcome | None = None
-    self_prediction: SelfPrediction | None = None
-    val_bpb: float | None = None
-    val_loss: float | None = None
-    runs: int = 0
-    seconds: float = 0.0  # CPU seconds spent in this source's runs (all workers)
-    error: str | None = None
-
-
-@dataclass
-class AuditOptions:
-    flips: int = DEFAULT_FLIPS
-    seed: int = 0
-    tolerance: float = DEFAULT_TOLERANCE
-    norm_tolerance: float = DEFAULT_NORM_TOLERANCE
-    boundaries: Sequence[int] | None = None  # target indices always flipped (None: ask the source)
+__all__ = ["DEFAULT_FLIPS", "DEFAULT_NORM_TOLERANCE", "DEFAULT_TOLERANCE", "AuditOptions", "CausalityResult",
+           "DistributionOutcome", "Example", "FlipTestOutcome", "NllSource", "NormalizationOutcome", "SelfPrediction",
+           "audit_source", "audit_sources", "choose_flips", "default_workers", "run_flip", "worker_pool",
+           "wrong_tokens"]
 
 
 # ----------------------------------------------------------------------------- flip choice
@@ -328,7 +225,7 @@ def audit_sources(sources: Sequence[NllSource], tokens: torch.Tensor, options: A
 
     def submit(fn, *args):
         if executor is None:
-            return _Done(fn, *args)
+            return Done(fn, *args)
         return executor.submit(fn, *args)
 
     base_jobs = [submit(_baseline, src, tokens, options) for src in sources]
@@ -375,56 +272,6 @@ def audit_source(source: NllSource, tokens: torch.Tensor, *, flips: int = DEFAUL
     options = AuditOptions(flips, seed, tolerance, norm_tolerance, boundaries)
     with worker_pool(workers) as pool:
         return audit_sources([source], tokens, options, executor=pool)[0]
-
-
-class _Done:
-    """An already-run job, so serial and pooled execution share one code path."""
-
-    def __init__(self, fn, *args) -> None:
-        try:
-            self._value, self._exc = fn(*args), None
-        except Exception as exc:  # noqa: BLE001 - re-raised by result(), like a Future
-            self._value, self._exc = None, exc
-
-    def result(self):
-        if self._exc is not None:
-            raise self._exc
-        return self._value
-
-
-class worker_pool:
-    """Context manager: a process pool of ``workers`` (None when 1: run inline).
-
-    Workers are forked (cheap: the model is already in memory) and run torch on one thread
-    each, which also keeps OpenMP from deadlocking after the fork.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.workers = max(1, int(workers))
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers == 1:
-            return None
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
-                                        initializer=torch.set_num_threads, initargs=(1,))
-        return self.pool
-
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def default_workers() -> int:
-    """One worker per available CPU core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _plan(src: NllSource, tokens: torch.Tensor, baseline: dict[str, Any], options: AuditOptions):
