@@ -176,7 +176,8 @@ def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
             ok = norm.rows_off == 0
             statuses.append(Status.PASS if ok else Status.FAIL)
             evidence.append(Evidence(
-                f"{fn.name}: {norm.rows_off}/{norm.rows_checked} rows off (worst Σp {norm.worst_mass})",
+                f"{fn.name}: {norm.rows_off}/{norm.rows_checked} rows off"
+                + (f" (worst Σp {norm.worst_mass:.6g})" if norm.worst_mass is not None else ""),
                 file=script, line=fn.line, value=norm.max_abs_mass_error, threshold=res.norm_tolerance, unit="|Σp − 1|"))
             continue
         leaks = [t for t in res.failed_tests if t != "normalization"]
