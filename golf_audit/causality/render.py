@@ -63,7 +63,8 @@ def _header_lines(report: CausalityReport) -> list[str]:
              + (", ".join(f"{k}={v}" for k, v in report.geometry.items()) or "evaluator defaults"),
              f"flips: {report.flips} per evaluator (seed {report.seed}), each a stream flip and a target flip; "
              f"tolerance {report.tolerance:g} nats (|Δlog p| for rows), Σp tolerance {report.norm_tolerance:g}; "
-             f"{report.workers} worker(s), {report.wall_seconds:.1f} s",
+             f"{report.workers} worker(s), {report.wall_seconds:.1f} s wall, "
+             f"{sum(x.result.seconds for x in report.subjects):.1f} s CPU in the evaluator runs",
              "columns: Affected = (flip, earlier target) pairs whose NLL moved; Self-pred = nats the true "
              "token gains when the evaluator saw it (0 if causal); tests: stream/target flip, dist(ribution), norm(alization)"]
     return lines
