@@ -112,3 +112,33 @@ def test_bad_adapter_file_is_bad_input(tmp_path: Path) -> None:
     bad.write_text("def build_model(script, args):\n    pass\n")
     result = runner.invoke(app, ["causality", str(SCRIPTS / "sliding_legal.py"), "--adapter", str(bad)])
     assert result.exit_code == 2 and "missing def evaluate" in result.output, result.output
+
+
+TINY_SCRIPT = '''
+import torch
+{prelude}
+
+class GPT(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(1024, 8)
+
+def eval_val_x(model, val_tokens):
+    return 1.0, 1.0
+
+def main():
+    model = GPT()
+'''
+
+
+@pytest.mark.parametrize("prelude, message", [
+    ('import socket\nsocket.create_connection(("93.184.216.34", 80), timeout=5)', "network access is disabled"),
+    ("blob = bytearray(64 * 2**30)", "MemoryError"),
+])
+def test_sandbox_refuses_network_and_caps_memory(tmp_path: Path, prelude: str, message: str) -> None:
+    script = tmp_path / "train_gpt.py"
+    script.write_text(TINY_SCRIPT.format(prelude=prelude))
+    audit = audit_script(script, flips=2)
+    (v,) = audit.functions
+    assert v.status is Status.ERROR and message in v.summary, v.summary
+    assert audit.status is Status.ERROR
