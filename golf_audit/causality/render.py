@@ -61,7 +61,9 @@ def _header_lines(report: CausalityReport) -> list[str]:
              f"model: {report.model}",
              f"stream: {report.stream} ({report.stream_tokens} tokens); geometry: "
              + (", ".join(f"{k}={v}" for k, v in report.geometry.items()) or "evaluator defaults"),
-             f"flips: {report.flips} per evaluator (seed {report.seed}), each a stream flip and a target flip; "
+             f"flips: {report.flips} per evaluator (seed {report.seed}), "
+             + ("stream flips only (a script reads inputs and targets from one stream); " if report.mode == "script"
+                else "each a stream flip and a target flip; ") +
              f"tolerance {report.tolerance:g} nats (|Δlog p| for rows), Σp tolerance {report.norm_tolerance:g}; "
              f"{report.workers} worker(s), {report.wall_seconds:.1f} s wall, "
              f"{sum(x.result.seconds for x in report.subjects):.1f} s CPU in the evaluator runs",
