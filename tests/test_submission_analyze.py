@@ -196,3 +196,9 @@ def test_records_folder_resolves_to_its_train_gpt(tmp_path: Path) -> None:
     assert resolve_script(tmp_path) == tmp_path / "train_gpt.py"
     with pytest.raises(BadInput):
         resolve_script(tmp_path / "nothing")
+
+
+def test_model_build_finds_another_class_name_through_the_model_variable() -> None:
+    text = "class TinyLM:\n    pass\ndef main():\n    args = 1\n    base_model = TinyLM(args).to('cuda').bfloat16()\n"
+    code, _ = analyze.model_build(ast.parse(text), text)
+    assert code.strip().endswith("__ga_model__ = TinyLM(args)")

@@ -193,7 +193,18 @@ def model_build(tree: ast.Module, source: str) -> tuple[str, int]:
     calls = [n for n in ast.walk(scope.main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
              and n.func.id in SUBMISSION_NAMES]
     if not calls:
-        raise AnalysisError("main() never calls GPT(...): write an adapter file for this script")
+        # Another class name: a module-level class constructed into a *model* variable of main().
+        classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+        for stmt in scope.assigns:
+            names = [t.id for t in getattr(stmt, "targets", [getattr(stmt, "target", None)]) if isinstance(t, ast.Name)]
+            inner = stmt.value
+            while isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):  # X(...).to(device).bfloat16()
+                inner = inner.func.value
+            if any("model" in n.lower() for n in names) and isinstance(inner, ast.Call) \
+                    and isinstance(inner.func, ast.Name) and inner.func.id in classes:
+                calls.append(inner)
+    if not calls:
+        raise AnalysisError("main() never builds a model (no GPT(...) call): write an adapter file for this script")
     call = min(calls, key=lambda c: c.lineno)
     prelude = scope.prelude(loaded_names(call) | {"args"} & _names_assigned(scope), call.lineno)
     return f"{prelude}\n__ga_model__ = {ast.unparse(call)}\n", call.lineno
