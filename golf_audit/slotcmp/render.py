@@ -56,8 +56,9 @@ def _context_lines(r: SlotComparison) -> list[str]:
     share = f" ({100 * r.leak_share:.0f}% of the scored-mask gain)" if r.leak_share is not None else ""
     return [f"Leak = bpb(context, window) − bpb(scored, window) = {r.leak_bpb:+.4f} bpb = {r.leak_nats:+.4f} nats/token{share}",
             f"model: {r.model}; stream: {r.stream} ({r.stream_tokens} tokens); SLOT settings: {settings}",
-            f"causality: {r.audit_flips} flips per variant on the first {r.audit_tokens} tokens (audit geometry "
-            f"seq_len 32, stride 8 unless set); {r.seconds:.1f} s"]
+            (f"causality: {r.audit_flips} flips per variant on the first {r.audit_tokens} tokens (audit geometry "
+             f"seq_len 32, stride 8 unless set)" if r.audit_flips else "causality: flip test skipped (--flips 0)")
+            + f"; {r.seconds:.1f} s"]
 
 
 def render_table(r: SlotComparison) -> str:
