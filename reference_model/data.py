@@ -305,12 +305,15 @@ def load_tokens(path_or_text: str | Path, tokenizer=None) -> torch.Tensor:
     path = Path(path_or_text)
     if not path.is_file():
         raise FileNotFoundError(f"token file not found: {path}")
-    if is_shard(path):
+    if is_shard(path) or path.suffix == ".bin":
+        # A .bin is always a shard: a wrong header must be rejected, not read as text.
         return torch.from_numpy(read_shard(path).astype(np.int64))
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ShardError(f"{path}: neither a challenge shard nor UTF-8 text (bad byte at offset {exc.start})") from None
+    if "\x00" in text:
+        raise ShardError(f"{path}: neither a challenge shard nor text (NUL byte at offset {text.index(chr(0))})")
     if tokenizer is None:
         raise ValueError(f"{path}: a text file needs a tokenizer (SentencePiece .model) to be tokenized")
     if isinstance(tokenizer, (str, Path)):

@@ -106,3 +106,20 @@ def test_load_tokens_accepts_shard_and_text(tmp_path):
         data.load_tokens(text)
     with pytest.raises(FileNotFoundError):
         data.load_tokens(tmp_path / "missing.bin")
+
+
+def test_load_tokens_rejects_a_bin_with_a_wrong_header_and_binary_text(tmp_path):
+    import numpy as np
+    import pytest
+
+    from reference_model.data import ShardError, load_tokens
+
+    header = np.zeros(256, dtype="<i4")
+    header[:3] = (1, 1, 4)  # wrong magic
+    body = header.tobytes() + np.arange(4, dtype="<u2").tobytes()
+    (tmp_path / "x.bin").write_bytes(body)
+    (tmp_path / "x.dat").write_bytes(body)
+    with pytest.raises(ShardError, match="x.bin"):
+        load_tokens(tmp_path / "x.bin")
+    with pytest.raises(ShardError, match="NUL byte"):
+        load_tokens(tmp_path / "x.dat", tokenizer="unused")
