@@ -145,3 +145,19 @@ def test_real_over_cap_record(shared_dir: Path) -> None:
     assert check(folder, "GA-SIZE-001").status == Status.FAIL
     ok = shared_dir / "records" / "track_10min_16mb" / "2026-03-18_LongContextSeq2048"
     assert statuses(ok)["GA-SIZE-001"] == Status.PASS
+
+
+def test_unrecognised_artifact_bytes_are_an_error_not_a_pass(tmp_path) -> None:
+    """Random bytes in a .ptz cannot be verified: error (exit 2), never not-run or pass."""
+    from typer.testing import CliRunner
+
+    from golf_audit.artifact import audit_artifact
+    from golf_audit.cli import app
+    from golf_audit.findings import Status
+
+    shutil.copytree(FIXTURES / "exec_sibling", tmp_path / "f")
+    (tmp_path / "f" / "final_model.int6.ptz").write_bytes(bytes(range(7, 250)) * 3)
+    container = next(c for c in audit_artifact(tmp_path / "f").checks if c.check_id == "GA-SIZE-004")
+    assert container.status is Status.ERROR, container
+    result = CliRunner().invoke(app, ["artifact", str(tmp_path / "f")])
+    assert result.exit_code == 2, result.output

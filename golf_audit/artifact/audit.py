@@ -274,6 +274,12 @@ def _check_container(r: ArtifactReport) -> CheckResult:
         elif a.valid is False:
             statuses.append(Status.FAIL)
             ev.append(Evidence(f"does not load as the container: {a.error}", file=rel, value=a.size, unit="bytes"))
+        elif a.format == "unknown":
+            # No known magic: corrupt bytes, or brotli (which has none). Either way the bytes
+            # cannot be verified, and an unverifiable artifact must not read as not-run.
+            statuses.append(Status.ERROR)
+            ev.append(Evidence("unrecognised data: corrupt, or a compressor without magic bytes (e.g. brotli) "
+                               "that this build cannot open", file=rel, value=a.size, unit="bytes"))
         else:
             statuses.append(Status.NOT_RUN)
             ev.append(Evidence(a.error or "format not supported", file=rel, value=a.size, unit="bytes"))
@@ -284,6 +290,7 @@ def _check_container(r: ArtifactReport) -> CheckResult:
         Status.PASS: f"{len(r.artifacts)} artifact(s) load with weights_only=True and match the container",
         Status.FAIL: "an artifact does not load as the declared container",
         Status.NOT_RUN: "the artifact's compressor is not supported by this build",
+        Status.ERROR: "cannot conclude: an artifact is unrecognised (corrupt, or an unsupported compressor)",
     }.get(status, "see evidence")
     return CheckResult("GA-SIZE-004", title, status, summary, Severity.ERROR, rule, evidence=ev, data={"tensors": breakdown})
 

@@ -27,11 +27,11 @@ def verdict(artifact: ArtifactReport, times: TimeReport) -> Status:
 
 
 def exit_code(artifact: ArtifactReport, times: TimeReport) -> int:
-    """0 nothing failed, 1 a check failed, 2 nothing could be checked at all."""
+    """0 nothing failed, 1 a check failed, 2 a check could not conclude or nothing could be checked."""
     statuses = [c.status for c in artifact.checks + times.checks]
     if Status.FAIL in statuses:
         return 1
-    if not any(s in (Status.PASS, Status.WARN) for s in statuses):
+    if Status.ERROR in statuses or not any(s in (Status.PASS, Status.WARN) for s in statuses):
         return 2
     return 0
 

@@ -7,7 +7,7 @@ Examples::
     golf-audit artifact my_pr_folder --format markdown --output artifact.md
 
 Exit codes: 0 no check failed, 1 a check failed (over the cap, corrupt artifact, over time),
-2 bad input or nothing could be checked.
+2 bad input, a check that could not conclude (an unrecognised artifact), or nothing checkable.
 """
 
 from __future__ import annotations
