@@ -102,6 +102,9 @@ def count_statuses(results: list[CheckResult]) -> dict[str, int]:
     return out
 
 
+INPUT_ONLY_IDS = frozenset({"GA-FILES-001"})
+
+
 def exit_code(results: list[CheckResult], fail_on: Severity = Severity.ERROR) -> int:
     """0 no failure; 1 a failure at/above ``fail_on``; 2 no failure but an error at/above it, or nothing ran."""
     gated = [r for r in results if r.severity.rank >= fail_on.rank]
@@ -110,7 +113,8 @@ def exit_code(results: list[CheckResult], fail_on: Severity = Severity.ERROR) ->
     if any(r.status is Status.ERROR for r in gated):
         return EXIT_BAD_INPUT
     concluded = (Status.PASS, Status.FAIL, Status.WARN, Status.ERROR)
-    if results and not any(r.status in concluded for r in results):
+    # GA-FILES-001 only says what could not be read; on its own it concludes nothing.
+    if results and not any(r.status in concluded for r in results if r.check_id not in INPUT_ONLY_IDS):
         return EXIT_BAD_INPUT  # nothing was checked: no conclusion, and certainly not a pass
     return EXIT_PASS
 

@@ -175,7 +175,8 @@ def test_good_folder_has_no_discrepancies() -> None:
     assert record.discrepancies == [] and record.problems == []
     assert record.mode == "final_int8_zlib_roundtrip_exact"
     assert record.seed_values() == {1337: 1.20576485, 1338: 1.2061746, 1339: 1.20715923}
-    assert [c.status for c in record_checks(record)] == [Status.PASS, Status.PASS]
+    assert [(c.check_id, c.status) for c in record_checks(record)] == [
+        ("GA-FILES-001", Status.PASS), ("GA-SEED-001", Status.PASS), ("GA-CLAIM-001", Status.PASS)]
 
 
 def test_bad_folder_discrepancies() -> None:
@@ -187,7 +188,18 @@ def test_bad_folder_discrepancies() -> None:
     seed = next(d for d in record.discrepancies if d.kind == "seed-mismatch")
     assert (seed.file, seed.line, seed.claimed, seed.logged) == ("train_seed42.log", 2, 42, 1337)
     assert {d.logged for d in record.discrepancies if d.kind == "unclaimed-log"} == {1337, 9}
-    assert [c.status for c in record_checks(record)] == [Status.WARN, Status.WARN]
+    statuses = {c.check_id: c.status for c in record_checks(record)}
+    assert statuses["GA-SEED-001"] is Status.WARN and statuses["GA-CLAIM-001"] is Status.WARN
+
+
+def test_unparseable_files_are_listed_by_ga_files_001(tmp_path) -> None:
+    (tmp_path / "submission.json").write_text('{"val_bpb": "abc", "seeds": 5}')
+    (tmp_path / "train.log").write_bytes(b"\xff\xfe\x00garbage")
+    files = next(c for c in record_checks(read_folder(tmp_path)) if c.check_id == "GA-FILES-001")
+    assert files.status is Status.WARN
+    messages = [(e.file, e.message) for e in files.evidence]
+    assert ("submission.json", "val_bpb: 'abc' is not a number") in messages
+    assert any(f == "train.log" for f, _ in messages), messages
 
 
 def test_file_name_seed_mismatch(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from ..errors import BadInput
 from . import (
     causal_dynamic,
     claims_match_logs,
+    files_parse,
     norm_dynamic,
     seed_consistency,
     sig_leaderboard,
@@ -33,7 +34,7 @@ from .base import Check
 _MODULES = [
     size_cap, size_hidden_code, size_log_mismatch, size_container,
     time_train, time_eval,
-    claims_match_logs, seed_consistency,
+    files_parse, claims_match_logs, seed_consistency,
     sig_readme, sig_leaderboard,
     static_scored_mask, static_shared_delta, static_adapt_before_score, static_target_in_key,
     static_val_in_train, static_network, static_unused_env,

@@ -54,6 +54,24 @@ def claim_check(record: RecordFolder) -> CheckResult:
     return CheckResult("GA-CLAIM-001", title, Status.PASS, f"claims match the logs' {record.mode} lines", Severity.WARNING, rule, data=data)
 
 
+def files_check(record: RecordFolder) -> CheckResult:
+    """GA-FILES-001: what the reader could not parse or find, so nothing is silently dropped."""
+    title, rule = "Submission files parse", "Submission format: README.md, submission.json, one train log per seed"
+    problems = list(record.problems)
+    data = {"problems": problems}
+    if not problems:
+        return CheckResult("GA-FILES-001", title, Status.PASS, "submission.json and every train log parsed",
+                           Severity.WARNING, rule, data=data)  # fmt: skip
+    ev = []
+    for problem in problems:
+        head, sep, rest = problem.partition(": ")
+        named_file = bool(sep) and "." in head and " " not in head  # "train.log: not a train log"
+        ev.append(Evidence(rest if named_file else problem, file=head if named_file else None))
+    return CheckResult("GA-FILES-001", title, Status.WARN, f"{len(problems)} problem(s): {problems[0]}", Severity.WARNING, rule,
+                       remediation="Ship a complete submission.json and the unmodified UTF-8 train log of every seed.",
+                       evidence=ev, data=data)  # fmt: skip
+
+
 def record_checks(record: RecordFolder) -> list[CheckResult]:
     """GA-SEED-001 and GA-CLAIM-001 for one folder."""
-    return [seed_check(record), claim_check(record)]
+    return [files_check(record), seed_check(record), claim_check(record)]
