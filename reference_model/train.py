@@ -279,6 +279,7 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
     log(f"python:{platform.python_version()} torch:{torch.__version__} device:{device.type} ({dev_name}) "
         f"world_size:{world_size} grad_accum_steps:{grad_accum_steps} backend:{dist.get_backend() if ddp else 'none'}")
     log("hyperparameters: " + " ".join(f"{k}={v}" for k, v in sorted(hp.as_env().items())))
+    log(f"seed:{hp.seed}")  # the records' own seed line, which auditors cross-check against claims
 
     train_source, val_tokens, sp = load_data(hp)
     if sp.get_piece_size() > hp.vocab_size:

@@ -160,6 +160,16 @@ def test_end_to_end_short_run_learns_and_exports(tmp_path):
     total = int(re.search(r"^Total submission size int6\+lzma: (\d+)", log, re.M).group(1))
     assert total == sum(sizes.values())
     assert sizes["Serialized model int6+lzma"] == (tmp_path / "final_model.int6.ptz").stat().st_size
+    # Our own run is auditable by our own tool: the records reader sees its seed, sizes and finals.
+    from golf_audit.artifact import audit_artifact
+    from golf_audit.findings import Status
+    from golf_audit.records.logs import read_log
+
+    parsed = read_log(tmp_path / "log.txt")
+    assert parsed.seed == 1337, parsed
+    checks = {c.check_id: c.status for c in audit_artifact(tmp_path).checks}
+    assert checks["GA-SIZE-001"] is Status.PASS and checks["GA-SIZE-003"] is Status.PASS, checks
+    assert checks["GA-SIZE-004"] is Status.PASS, checks
 
 
 @pytest.mark.slow
