@@ -53,4 +53,5 @@ def print0(*args, **kwargs) -> None:
 
 def compute_cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # every rank finishes before teardown; a rank leaving early can abort its peers under gloo
         dist.destroy_process_group()

@@ -34,6 +34,7 @@ def _worker(rank: int, world: int, init_file: str, out: str) -> None:
         values = _scores()
         if rank == 0:
             torch.save(values, out)
+        dist.barrier()  # tear gloo down only once both ranks are done (a lone exit can abort the peer)
     finally:
         dist.destroy_process_group()
 
