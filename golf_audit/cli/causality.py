@@ -73,8 +73,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Flip tests (stream, target, distribution, normalization) with a verdict per evaluator.
 
-        With no arguments: audit the whole evaluator zoo on the demo model; exit 0 when every
-        verdict equals its expected verdict (the product's self-test).
+        With no arguments: audit the whole reference evaluator zoo on the tiny demo model (the product's self-test; exit 0 when every verdict equals its expected verdict, 1 when one deviates).
+
+        With TARGET (a submission's train_gpt.py or records folder): run its own eval functions on CPU in a sandboxed child process, beside static checks. With --evaluator: audit one reference evaluator. Exit 0 pass, 1 fail, 2 bad input or cannot conclude.
         """
         if flips < 1:
             raise BadInput(f"--flips must be >= 1, got {flips}")

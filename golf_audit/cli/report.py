@@ -31,8 +31,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """One compliance report for a records FOLDER (a PR), or a whole tree with --recursive.
 
-        Exit codes: 0 no failure; 1 a check at or above --fail-on failed; 2 bad input, or an
-        audit that cannot conclude (a check errored, or none could run).
+        Exit codes: 0 no failure; 1 a check at or above --fail-on failed; 2 bad input, or an audit that cannot conclude (a check errored, or none could run).
         """
         from ..checks import select
         from ..render import render
