@@ -53,6 +53,21 @@ def emit(text: str, output: str | os.PathLike | None) -> None:
         sys.stdout.flush()
 
 
+def plain_text(items: list[Any], width: int) -> str:
+    """Rich renderables (tables, strings with markup) as plain text for a report.
+
+    No colour and no terminal control codes, whatever stdout is, so a report reads the same in
+    a file, a pipe and a terminal; trailing spaces are stripped.
+    """
+    import io
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False)
+    for item in items:
+        console.print(item)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
 def to_jsonable(obj: Any) -> Any:
     """Recursively cast numpy/torch scalars, tuples, paths and dataclasses for json.dumps."""
     import dataclasses

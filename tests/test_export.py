@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import lzma
-import math
 
 import pytest
 import torch

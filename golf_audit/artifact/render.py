@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
 from ..findings import CheckResult, Status, worst
-from ..output import dumps_json
+from ..output import dumps_json, plain_text
 from .audit import ArtifactReport
 from .timing import TimeReport
 
@@ -64,12 +62,6 @@ def to_dict(artifact: ArtifactReport, times: TimeReport) -> dict[str, Any]:
     }
 
 
-def _console_text(items: list[Any]) -> str:
-    buf = io.StringIO()
-    console = Console(file=buf, width=WIDTH, color_system=None, force_terminal=False, highlight=False)
-    for item in items:
-        console.print(item)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
 def _checks_rows(checks: list[CheckResult]) -> list[list[str]]:
@@ -128,7 +120,7 @@ def render_table(artifact: ArtifactReport, times: TimeReport) -> str:
         items.append("Evidence:\n" + "\n".join(f"  {line}" for line in evidence))
     if artifact.record.problems:
         items.append("Could not find / read:\n" + "\n".join(f"  {p}" for p in artifact.record.problems))
-    return _console_text(items)
+    return plain_text(items, WIDTH)
 
 
 def _md_row(cells: list[str]) -> str:

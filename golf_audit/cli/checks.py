@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Optional
 
 import typer
 
-from ..output import Format, dumps_json, emit
+from ..output import Format, dumps_json, emit, plain_text
 from .common import guarded
 
 
@@ -39,7 +38,6 @@ def register(app: typer.Typer) -> None:
             emit("\n".join(lines), output)
         else:
             from rich import box
-            from rich.console import Console
             from rich.table import Table
 
             table = Table(box=box.SIMPLE_HEAD, show_edge=False)
@@ -47,6 +45,4 @@ def register(app: typer.Typer) -> None:
                 table.add_column(name, overflow="fold")
             for r in rows:
                 table.add_row(r["id"], r["title"], r["severity"], r["family"] + (" (--dynamic)" if r["dynamic"] else ""), r["rule"])
-            buf = io.StringIO()
-            Console(file=buf, width=160, color_system=None, highlight=False).print(table)
-            emit("\n".join(line.rstrip() for line in buf.getvalue().splitlines()), output)
+            emit(plain_text([table], 160), output)

@@ -14,7 +14,6 @@ cannot be tested (too few seeds). ``--all`` is a report over history and exits 0
 from __future__ import annotations
 
 import enum
-import io
 import math
 import re
 from pathlib import Path
@@ -22,12 +21,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
 from ..errors import BadInput
-from ..output import Format, dumps_json, emit, stderr_console
+from ..output import Format, dumps_json, emit, stderr_console, plain_text
 from ..stats import (SCHEMA_VERSION, RULES, Sample, SignificanceReport, TreeRow, compare, folder_warnings,
                      sample_from_folder, sample_from_values, walk_tree)  # fmt: skip
 from ..records import read_folder
@@ -110,12 +108,6 @@ def _header(report: SignificanceReport) -> str:
             f"Decision: {decisions}")  # fmt: skip
 
 
-def _print(items: list[Any]) -> str:
-    buf = io.StringIO()
-    console = Console(file=buf, width=WIDTH, color_system=None, force_terminal=False, highlight=False)
-    for item in items:
-        console.print(item)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> Table:
@@ -158,7 +150,7 @@ def render_report(report: SignificanceReport, fmt: Format) -> str:
         lines = [f"### {_header(report).splitlines()[0]}", "", *_header(report).splitlines()[1:], ""]
         lines += _md(TEST_HEADER, _test_rows(report)) + [""] + [f"- {e}" for e in extra]
         return "\n".join(lines) + "\n"
-    return _print([_header(report), _table(TEST_HEADER, _test_rows(report)), *extra])
+    return plain_text([_header(report), _table(TEST_HEADER, _test_rows(report)), *extra], WIDTH)
 
 
 TREE_HEADER = ["Date", "Folder", "n", "mean bpb", "Previous leader", "leader bpb", "README rule", "p", "Leaderboard rule", "p", "New best", "Warnings"]
@@ -175,7 +167,7 @@ def render_tree(rows: list[TreeRow], tree: Path, fmt: Format) -> str:
                            "tree": str(tree), "rows": rows})  # fmt: skip
     if fmt == Format.markdown:
         return "\n".join([f"### Significance of each record vs the previous leader (`{tree}`)", ""] + _md(TREE_HEADER, _tree_rows(rows))) + "\n"
-    return _print([f"Significance of each record vs the best mean before it ({tree})", _table(TREE_HEADER, _tree_rows(rows))])
+    return plain_text([f"Significance of each record vs the best mean before it ({tree})", _table(TREE_HEADER, _tree_rows(rows))], WIDTH)
 
 
 # ------------------------------------------------------------------------------ command

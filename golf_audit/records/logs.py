@@ -18,7 +18,7 @@ MAX_LOG_BYTES = 64 * 1024 * 1024
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _TIMESTAMP = re.compile(r"^\d{9,}(?:\.\d+)?\s+")  # "1776143349.278 step..." (epoch seconds)
-_STEP = re.compile(rf"^(?:step:\s*)?(\d+)/(\d+)\s+(\S.*)$")
+_STEP = re.compile(r"^(?:step:\s*)?(\d+)/(\d+)\s+(\S.*)$")
 _KV = re.compile(rf"(?<![\w.])([A-Za-z_][\w]*):\s*({_NUM})(ms|s|m)?(?![\w.])")
 _STOP = re.compile(rf"^stopping_early:.*?train_time:\s*({_NUM})ms(?:.*?step:\s*(\d+)(?:/(\d+))?)?")
 _SEED = re.compile(r"(?:^|\s)seed[:=]\s*(\d+)(?:\s|$)")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from ..findings import Status
+from ..output import plain_text
 from ..report import ARTIFACT_IDS, TIME_IDS, AuditReport, FolderAudit
 from . import common
 
@@ -16,12 +15,6 @@ WIDTH = 150  # fixed so the text is the same on every terminal and in tests
 TREE_WIDTH = 230  # the leaderboard names two folders per row
 
 
-def _print(tables: list[object], width: int = WIDTH) -> str:
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False)
-    for t in tables:
-        console.print(t)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
 def _checks_table(audit: FolderAudit) -> Table:
@@ -63,10 +56,10 @@ def render(report: AuditReport) -> str:
     symbol, word = common.verdict_line(report)
     head = f"{symbol} {word}: {common.counts_text(report.counts())} (fail-on: {report.fail_on.value})"
     if report.recursive:
-        return _print([f"golf-audit report {report.subject} ({common.folders_text(len(report.folders))})", head, "",
-                       _leaderboard(report)], TREE_WIDTH)
+        return plain_text([f"golf-audit report {report.subject} ({common.folders_text(len(report.folders))})", head, "",
+                           _leaderboard(report)], TREE_WIDTH)
     audit = report.folders[0]
     title = f"golf-audit report {audit.name}" + (f" vs baseline {audit.baseline}" if audit.baseline else "")
-    text = _print([title, head, "", _checks_table(audit)])
+    text = plain_text([title, head, "", _checks_table(audit)], WIDTH)
     evidence = _evidence(audit)
     return text + ("\n" + "\n".join(evidence) + "\n" if evidence else "")
