@@ -12,6 +12,9 @@ from typing import Any
 
 from rich.console import Console
 
+# Every JSON document golf-audit writes carries this; bump it when a document's shape changes.
+SCHEMA_VERSION = "1.0"
+
 # Progress and messages go to stderr; stdout carries only the report.
 stderr_console = Console(stderr=True, highlight=False)
 

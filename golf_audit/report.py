@@ -23,7 +23,6 @@ from .checks import AuditContext, AuditOptions, Check, all_checks, collect
 from .errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_VIOLATION, BadInput
 from .findings import STATUS_ORDER, CheckResult, Severity, Status, worst
 
-SCHEMA_VERSION = 1
 
 # Families shown as the leaderboard's verdict columns.
 ARTIFACT_IDS = ("GA-SIZE-001", "GA-SIZE-002", "GA-SIZE-003", "GA-SIZE-004")

@@ -30,7 +30,7 @@ from .errors import BadInput
 from .findings import CheckResult, Evidence, Severity, Status
 from .records import RecordFolder, read_folder
 
-SCHEMA_VERSION = "1.0"
+from .output import SCHEMA_VERSION
 MARGIN_NATS = 0.005
 README_ALPHA = 0.01
 LEADERBOARD_ALPHA = 0.25

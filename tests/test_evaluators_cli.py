@@ -48,7 +48,7 @@ def test_eval_demo_json(demo):
     res, out, err = _run(["--evaluator", "sliding", "--max-tokens", "513", "--format", "json"])
     assert res.exit_code == 0, err
     data = json.loads(out)
-    assert data["schema_version"] == 1 and data["evaluator"] == "sliding"
+    assert data["schema_version"] == "1.0" and data["evaluator"] == "sliding"
     assert data["tokens_scored"] == 512 and data["duplicate_scorings"] == 0
     assert 0.3 < data["val_bpb"] < 4.0 and data["model"] == "demo"
 

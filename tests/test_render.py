@@ -124,7 +124,7 @@ def test_leaderboard_markdown_has_row_and_collapsed_findings() -> None:
 def test_json_matches_schema_and_values() -> None:
     doc = json.loads(render(sample_report(), ReportFormat.json))
     validate(doc)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == "1.0"
     assert doc["tool"] == {"name": "golf-audit", "version": "9.9.9"}
     assert doc["exit_code"] == 1 and doc["mode"] == "folder" and doc["leaderboard"] == []
     folder = doc["folders"][0]

@@ -13,7 +13,7 @@ from ..output import dumps_json, plain_text
 from .audit import ArtifactReport
 from .timing import TimeReport
 
-SCHEMA_VERSION = "1.0"
+from ..output import SCHEMA_VERSION
 WIDTH = 150
 TOP_TENSORS = 12
 

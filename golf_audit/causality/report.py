@@ -23,7 +23,7 @@ from ..output import to_jsonable
 from .engine import CausalityResult
 from .zoo import Expected
 
-SCHEMA_VERSION = "1.0"
+from ..output import SCHEMA_VERSION
 
 
 # ----------------------------------------------------------------------------- schema

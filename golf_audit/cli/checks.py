@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..output import Format, dumps_json, emit, plain_text
+from ..output import SCHEMA_VERSION, Format, dumps_json, emit, plain_text
 from .common import guarded
 
 
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
             for c in checks
         ]
         if format is Format.json:
-            emit(dumps_json({"schema_version": 1, "checks": rows}), output)
+            emit(dumps_json({"schema_version": SCHEMA_VERSION, "checks": rows}), output)
         elif check_id:
             emit(checks[0].id + ": " + checks[0].title + "\n\n" + checks[0].doc + f"\n\nSeverity: {checks[0].severity.value}\nRule: {checks[0].rule}\n", output)
         elif format is Format.markdown:

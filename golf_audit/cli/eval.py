@@ -24,7 +24,7 @@ from ..inputs import load_eval_inputs
 from ..output import Format, dumps_json, emit, stderr_console
 from .common import guarded, parse_settings
 
-SCHEMA_VERSION = 1
+from ..output import SCHEMA_VERSION
 
 
 def eval_result(scored: Scored, *, evaluator: str, settings: dict[str, Any], model_source: str,

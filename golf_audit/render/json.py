@@ -12,7 +12,8 @@ import typing
 from typing import Any, Literal, Optional, TypedDict, Union
 
 from ..output import to_jsonable
-from ..report import ARTIFACT_IDS, LEADER_SIG_ID, SCHEMA_VERSION, TIME_IDS, AuditReport, FolderAudit
+from ..output import SCHEMA_VERSION
+from ..report import ARTIFACT_IDS, LEADER_SIG_ID, TIME_IDS, AuditReport, FolderAudit
 
 
 class EvidenceJSON(TypedDict):
@@ -64,7 +65,7 @@ class ToolJSON(TypedDict):
 
 
 class ReportJSON(TypedDict):
-    schema_version: int
+    schema_version: str
     tool: ToolJSON
     date: str  # ISO 8601, UTC
     command: str

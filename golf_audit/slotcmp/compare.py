@@ -31,7 +31,7 @@ from ..causality.zoo import Expected, ZooMember, with_geometry
 from ..errors import BadInput, CannotConclude, one_line
 from ..findings import Status
 
-SCHEMA_VERSION = "1.0"
+from ..output import SCHEMA_VERSION
 LABELS = {"scored_window": "SLOT(scored, window)", "context_window": "SLOT(context, window)",
           "context_batch": "SLOT(context, batch)"}
 VARIANTS: dict[str, dict[str, str]] = {
