@@ -44,6 +44,10 @@ def child_costs(script: Path, function: str, runs: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(SCRIPTS))
+    import make_fixtures  # the fixture scripts are generated from one template, not committed
+
+    make_fixtures.main()
     names = sys.argv[1:] or DEFAULT
     print(f"{'fixture':28s} {'verdict':8s} {'functions':>9s} {'seconds':>8s}")
     for name in names:

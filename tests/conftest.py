@@ -21,6 +21,17 @@ def shared_dir() -> Path:
     return SHARED
 
 
+def pytest_configure(config):
+    # The submission-like fixture scripts are generated from one template (see make_fixtures.py).
+    import importlib.util
+
+    path = REPO / "tests" / "fixtures" / "scripts" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("golf_audit_make_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+
+
 def pytest_collection_modifyitems(config, items):
     if not torch.cuda.is_available():
         skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
