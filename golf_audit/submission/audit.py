@@ -1,20 +1,27 @@
-"""Audit a submission's own script: static checks, then flip tests on each of its eval functions.
+"""Audit a submission's own script: static checks, then flip tests on what its own entry point runs.
 
-Pipeline: load the source statically (wrappers peeled, ``exec(open(...).read())`` followed);
-read it with ast (env vars, model build, eval functions, inline eval blocks); run the static
-leak-pattern checks; start one sandboxed child; for each eval function, accept the NLL capture
-only after its self-checks (rebuilt bpb equals the function's, every row matched, a positive
-control flip moves later positions of its window), then run the causality engine's flip tests.
+Pipeline: load the source statically (wrappers peeled, ``exec(open(...).read())`` followed,
+PEP 701 f-strings downgraded for this Python); read it with ast (env vars, scoring functions,
+flag-guarded branches); run the static leak-pattern checks; start one sandboxed child that runs
+the script's own entry point at a tiny configuration on synthetic data, recording every call of
+a scoring function (``runtime``). For each scoring function, its last recorded call is replayed:
+the NLL capture is accepted only after its self-checks (rebuilt val_loss equals the function's,
+a positive-control flip moves later positions of its window), then the causality engine's flip
+tests run on it. A *pipeline* test (the whole entry point again on a flipped stream) runs when
+validation data reaches code outside the scoring functions, or a scoring call adapted its model
+in place before a later one scored. Coverage (GA-COVER) and the cross-document test (GA-DOC) run
+on the reported (last) scoring call.
 
-The script's verdict: ``fail`` if any dynamic test or any static leak pattern failed; else
-``error`` if any eval function could not be audited (never read as pass); else ``pass``.
-The report says which evidence decided.
+The script's verdict is per concern (causal, normalized, coverage, doc); the causality verdict is
+``fail`` if a causal or normalization test or a static leak pattern failed, else ``error`` if an
+eval could not be audited (never read as pass), else ``pass``. The report says which evidence
+decided, which scoring functions never ran (``not exercised``) and which flag branches of the
+ones that ran never ran.
 """
 
 from __future__ import annotations
 
 import ast
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,33 +33,50 @@ import torch
 
 from ..causality import DEFAULT_TOLERANCE, CausalityResult, audit_source
 from ..errors import BadInput, CannotConclude
-from ..findings import CheckResult, Status, worst
-from . import analyze
+from ..findings import CheckResult, Evidence, Status, worst
+from . import analyze, fakedata, static
 from .adapter import AdapterFile, load_adapter
-from .plan import make_plan, plan_elsewhere
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
 from .script_source import ScriptSource
 
-# Long enough for 3 batches of 32 sliding windows (stride 16, seq 64) and 3 TTT chunks of 512.
-DEFAULT_STREAM_TOKENS = 1537
-ROW_LEN = int(analyze.TINY_VALUES["EVAL_SEQ_LEN"])
+# 24 sequences of 64 + 1: three full batches of 8 sequences; documents of 96-320 tokens.
+DEFAULT_STREAM_TOKENS = 24 * analyze.TINY_SEQ + 1
+ROW_LEN = analyze.TINY_SEQ
+MIN_FLIPS = 8  # fewer flips than this is not a flip test
+DEFAULT_BUDGET_S = 30.0  # seconds of replays for all flip tests together (the entry run is extra)
+PIPELINE_FLIPS = 4
 
 
 @dataclass
 class FunctionVerdict:
-    """The dynamic verdict on one eval function (or inline block) of the script."""
+    """The dynamic verdict on one scoring function of the script (or the pipeline, or an adapter)."""
 
     name: str
     line: int
     status: Status
     summary: str
-    kind: str = "function"  # "function" | "inline"
+    kind: str = "function"  # "function" | "pipeline" | "adapter"
     channels: list[str] = field(default_factory=list)
-    capture: dict[str, Any] = field(default_factory=dict)  # scored-set rule, rebuilt vs returned bpb
+    capture: dict[str, Any] = field(default_factory=dict)  # scored-set rule, rebuilt vs returned metrics
     positive_control: dict[str, Any] = field(default_factory=dict)
     causality: CausalityResult | None = None
     child_tail: str = ""  # last stderr lines of the child when it failed
     seconds: float = 0.0
+    call_line: int | None = None  # where the entry point called it
+    calls: int = 0  # how many times the entry point called it
+    not_exercised: list[str] = field(default_factory=list)  # flag branches inside it that never ran
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConcernVerdict:
+    """What the audit says on one compliance concern, and what decided it."""
+
+    concern: str  # "causal" | "normalized" | "coverage" | "doc"
+    status: Status
+    summary: str
+    decided_by: str  # "dynamic", "static", "dynamic+static", "none"
+    evidence: list[Evidence] = field(default_factory=list)
 
 
 @dataclass
@@ -69,13 +93,22 @@ class SubmissionAudit:
     stream_tokens: int = 0
     tolerance: float = DEFAULT_TOLERANCE
     seconds: float = 0.0
+    concerns: dict[str, ConcernVerdict] = field(default_factory=dict)
+    compat: str = ""  # how the source was made to run here (PEP 701 downgrade, --python)
+    entry: dict[str, Any] = field(default_factory=dict)  # the entry run: seconds, error, line
+    checks: list[CheckResult] = field(default_factory=list)  # GA-COVER / GA-DOC results
 
 
-def display_name(target: analyze.EvalTarget) -> str:
-    """How the report names an eval target: the function, or where the inline block sits."""
-    if target.adapter:
-        return "adapter evaluate()"
-    return f"inline block main:{target.line}" if target.define or target.name.startswith("main:") else target.name
+@dataclass
+class ScriptText:
+    """The source to analyse and the source to run (they differ only after a syntax downgrade)."""
+
+    path: Path
+    analysis: str
+    run: str
+    layers: int
+    followed: list[str]
+    compat: str = ""
 
 
 def resolve_script(path: str | Path) -> Path:
@@ -109,9 +142,36 @@ def load_effective(path: Path) -> tuple[str, int, list[str], tuple[int, int] | N
     return text, loaded.layers, followed, loaded.min_python
 
 
+def load_script(path: Path, python: str | None = None) -> ScriptText:
+    """The script's effective source; newer syntax is downgraded (``pycompat``) unless ``python`` runs it."""
+    from ..pycompat import DowngradeError, downgrade_source
+
+    text, layers, followed, min_python = load_effective(path)
+    if min_python is None:
+        return ScriptText(path, text, text, layers, followed)
+    try:
+        lowered = downgrade_source(text)
+        ast.parse(lowered)
+    except (DowngradeError, SyntaxError) as exc:
+        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        raise CannotConclude(f"{path}: needs Python ≥ {min_python[0]}.{min_python[1]} and the f-string downgrade "
+                             f"did not make it parse here{where}: {exc}; pass --python PATH to an interpreter "
+                             f"≥ {min_python[0]}.{min_python[1]} that has torch") from None
+    if python:
+        return ScriptText(path, lowered, text, layers, followed,
+                          f"needs Python ≥ {min_python[0]}.{min_python[1]}: run under --python {python}; "
+                          "analysed through the PEP 701 downgrade")
+    return ScriptText(path, lowered, lowered, layers, followed,
+                      f"needs Python ≥ {min_python[0]}.{min_python[1]} (PEP 701 f-strings): downgraded to run "
+                      f"on {sys.version_info[0]}.{sys.version_info[1]} (golf_audit.pycompat), line numbers kept")
+
+
 def _exec_open_target(text: str) -> str | None:
     """The literal file name of a top-level ``exec(open(NAME).read())`` in a script that defines nothing."""
-    tree = ast.parse(text)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
     if any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body):
         return None
     for node in ast.walk(tree):
@@ -126,9 +186,8 @@ def _exec_open_target(text: str) -> str | None:
 
 
 def audit_stream(vocab_size: int, length: int, seed: int) -> torch.Tensor:
-    """Random non-control tokens: every 4-gram is unique, so captured rows map back unambiguously."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(4, vocab_size, (length,), generator=gen, dtype=torch.int64)
+    """BOS-led documents of random non-control tokens: every 4-gram unique, so rows map back."""
+    return torch.from_numpy(fakedata.documents(vocab_size, length, seed))
 
 
 def positive_control(source: ScriptSource, tokens: torch.Tensor, base, tolerance: float) -> dict[str, Any]:
@@ -136,109 +195,33 @@ def positive_control(source: ScriptSource, tokens: torch.Tensor, base, tolerance
     units = source.scoring_units(base.nll.size)
     scored = np.flatnonzero(base.count > 0)
     mid = scored[scored.size // 2:]
-    flip = next((int(f) for f in mid if f + 1 < units.size and units[f + 1] == units[f] and base.count[f + 1] > 0), None)
+    flip = next((int(f) for f in mid if f + 1 < units.size and units[f + 1] == units[f] and base.count[f + 1] > 0
+                 and int(tokens[f + 1]) >= fakedata.FIRST_NORMAL), None)
     if flip is None:
         return {"passed": False, "reason": "no scored target with a scored successor in the same row"}
     flipped = tokens.clone()
-    flipped[flip + 1] = 4 + (int(tokens[flip + 1]) - 4 + 1) % (source.vocab_size - 4)
+    flipped[flip + 1] = fakedata.FIRST_NORMAL + (int(tokens[flip + 1]) - fakedata.FIRST_NORMAL + 1) % \
+        (source.vocab_size - fakedata.FIRST_NORMAL)
+    started = time.perf_counter()
     after = source.run(flipped)
     later = np.arange(flip + 1, units.size)
     later = later[(units[later] == units[flip]) & (base.count[later] > 0)]
     delta = np.abs(after.nll[later] - base.nll[later])
     moved = int(np.sum(delta > tolerance))
     return {"passed": moved > 0, "flip": flip, "later_positions": int(later.size), "moved": moved,
-            "max_abs_delta": float(np.nanmax(delta)) if delta.size else 0.0,
+            "max_abs_delta": float(np.nanmax(delta)) if delta.size else 0.0, "seconds": time.perf_counter() - started,
             "reason": "" if moved else "flipping a token left every later position of its window unchanged"}
 
 
-def audit_script(path: str | Path, *, functions: list[str] | None = None, inline_selector: str | None = None,
-                 python: str | None = None, flips: int = 64, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE,
-                 env: dict[str, str] | None = None, stream_tokens: int = DEFAULT_STREAM_TOKENS,
-                 setup_timeout_s: float = 120.0, run_timeout_s: float = 60.0,
-                 memory_bytes: int = DEFAULT_MEMORY_BYTES, adapter: str | Path | None = None,
-                 progress: Callable[[str], None] | None = None) -> SubmissionAudit:
-    """Audit one script (or records folder); CannotConclude when it cannot even be read."""
-    started = time.perf_counter()
-    say = progress or (lambda _m: None)
-    script = resolve_script(path)
-    text, layers, followed, min_python = load_effective(script)
-    if min_python is not None and not python:
-        raise CannotConclude(f"{script}: needs Python ≥ {min_python[0]}.{min_python[1]} to parse "
-                             f"(this is {sys.version_info[0]}.{sys.version_info[1]})"
-                             + "; pass --python PATH to an interpreter that can")
-    if min_python is not None:
-        try:
-            the_plan = plan_elsewhere(python, text, str(script), functions, inline_selector, env)
-        except RuntimeError as exc:
-            raise CannotConclude(str(exc)) from None
-    else:
-        the_plan = make_plan(text, str(script), functions, inline_selector, env)
-    adapter_file = load_adapter(adapter) if adapter is not None else None
-    if adapter_file is not None:
-        the_plan.targets = [analyze.EvalTarget("adapter", 0, {}, adapter=True)]
-        the_plan.build, the_plan.build_error = "", ""
-        the_plan.tiny_env.update(adapter_file.env)
-        the_plan.tiny_env.update(env or {})
-    targets = the_plan.targets
-    if functions and not any(t.name in functions for t in targets):
-        raise BadInput(f"no eval function named {', '.join(functions)} in {script}")
-    if not targets:
-        verdicts = [FunctionVerdict("<none>", 0, Status.ERROR, "no eval_val* function and no inline eval block "
-                                    "found: pass --inline or write an adapter")]
-    elif the_plan.build_error:
-        verdicts = [FunctionVerdict(t.name, t.line, Status.ERROR, f"cannot build the model: {the_plan.build_error}")
-                    for t in targets]
-    else:
-        verdicts = _dynamic(script, text, the_plan.build, targets, the_plan.tiny_env, python, flips, seed, tolerance,
-                            stream_tokens, setup_timeout_s, run_timeout_s, memory_bytes, say, adapter_file)
-    static_results = the_plan.static
-    child_env = the_plan.tiny_env
-    return _combine(str(script), verdicts, static_results, layers, followed, child_env, stream_tokens, tolerance,
-                    time.perf_counter() - started)
-
-
-def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarget], child_env: dict[str, str],
-             python: str | None, flips: int, seed: int, tolerance: float, stream_tokens: int, setup_timeout_s: float,
-             run_timeout_s: float, memory_bytes: int, say: Callable[[str], None],
-             adapter_file: AdapterFile | None = None) -> list[FunctionVerdict]:
-    verdicts = [FunctionVerdict(display_name(t), t.line, Status.ERROR, f"cannot call it: {t.error}",
-                                kind="inline" if t.define else "function") for t in targets if t.error]
-    runnable = [t for t in targets if not t.error]
-    if not runnable:
-        return verdicts
-    say(f"starting the sandboxed child for {script.name}")
-    with ChildProcess(text, python=python, timeout_s=run_timeout_s, memory_bytes=memory_bytes, extra_env=child_env) as child:
-        _copy_siblings(script, child.workdir)
-        setup = {"script": str(child.script), "build": build, "seed": seed, "row_len": ROW_LEN,
-                 "targets": [{"name": t.name, "bindings": t.bindings, "prelude": t.prelude, "define": t.define,
-                              "stride_exprs": t.stride_exprs, "adapter": t.adapter} for t in runnable]}
-        if adapter_file is not None:
-            setup.update(adapter_source=adapter_file.source, adapter_path=adapter_file.path)
-        try:
-            ready = child.request(setup, timeout_s=setup_timeout_s)
-        except ChildFailed as exc:
-            return verdicts + [FunctionVerdict(display_name(t), t.line, Status.ERROR, f"the script could not be loaded: {exc}",
-                                               child_tail=exc.tail) for t in runnable]
-        tokens = audit_stream(int(ready["vocab_size"]), stream_tokens, seed)
-        for t in runnable:
-            say(f"auditing {t.name}")
-            verdicts.append(_audit_target(child, t, int(ready["vocab_size"]), tokens, flips, seed, tolerance))
-            if child.proc.poll() is not None:  # it died or was killed: the rest cannot run in it
-                for rest in runnable[runnable.index(t) + 1:]:
-                    verdicts.append(FunctionVerdict(display_name(rest), rest.line, Status.ERROR,
-                                                    "not run: the child died on an earlier function"))
-                break
-    return verdicts
-
-
-def _copy_siblings(script: Path, workdir: Path) -> None:
-    """Local files the script loads (helper modules, exec'd files) travel with it."""
+def sibling_files(script: Path) -> dict[str, bytes]:
+    """Local files the script loads (helper modules, exec'd files, C sources): they travel with it."""
     from ..source import code_dependencies
 
     try:
         deps = code_dependencies(script)
     except Exception:  # noqa: BLE001 - missing helpers surface as the child's own error
-        return
+        return {}
+    out = {}
     for dep in deps:
         if dep.how == "entry" or not dep.path.is_file():
             continue
@@ -246,61 +229,337 @@ def _copy_siblings(script: Path, workdir: Path) -> None:
             rel = dep.path.resolve().relative_to(script.parent.resolve())
         except ValueError:
             continue
-        dest = workdir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(dep.path, dest)
+        if str(rel) != "train_gpt.py":
+            out[str(rel)] = dep.path.read_bytes()
+    return out
 
 
-def _audit_target(child: ChildProcess, target: analyze.EvalTarget, vocab: int, tokens: torch.Tensor, flips: int,
-                  seed: int, tolerance: float) -> FunctionVerdict:
+def _first_log(folder: Path) -> str:
+    for log in sorted(folder.glob("*.log")) + sorted(folder.glob("*.txt")):
+        try:
+            text = log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "Hyperparameters" in text or ": " in text[:20000]:
+            return text[:400000]
+    return ""
+
+
+def audit_script(path: str | Path, *, functions: list[str] | None = None, inline_selector: str | None = None,
+                 python: str | None = None, flips: int = 64, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE,
+                 env: dict[str, str] | None = None, stream_tokens: int = DEFAULT_STREAM_TOKENS,
+                 setup_timeout_s: float = 240.0, run_timeout_s: float = 60.0,
+                 memory_bytes: int = DEFAULT_MEMORY_BYTES, adapter: str | Path | None = None,
+                 budget_s: float = DEFAULT_BUDGET_S, pipeline: str = "auto", use_logs: bool = True,
+                 progress: Callable[[str], None] | None = None) -> SubmissionAudit:
+    """Audit one script (or records folder); CannotConclude when it cannot even be read.
+
+    ``budget_s`` bounds the replays of the flip tests (flips per function shrink to fit, never
+    below 8); ``pipeline`` is "auto" (when validation data reaches code outside the scoring
+    functions, or a scoring call adapted its model before another scored), "on" or "off".
+    ``inline_selector`` is kept for the CLI's ``--inline``: the audit runs the entry point itself,
+    so inline eval blocks run in place and are covered by the pipeline test.
+    """
     started = time.perf_counter()
-    kind = "adapter" if target.adapter else "inline" if target.define else "function"
-    source = ScriptSource(child, target.name, vocab, display_name(target))
-    verdict = FunctionVerdict(display_name(target), target.line, Status.ERROR, "", kind=kind)
+    say = progress or (lambda _m: None)
+    if inline_selector is not None:
+        pipeline = "on"  # the block runs in place inside the entry point: the pipeline test covers it
+    script = resolve_script(path)
+    if script.stat().st_size == 0:
+        return _combine(str(script), [FunctionVerdict("<script>", 0, Status.ERROR, "the script is empty (0 bytes): "
+                        "there is no code to audit")], [], ScriptText(script, "", "", 0, []), {}, stream_tokens,
+                        tolerance, time.perf_counter() - started)
+    src = load_script(script, python)
     try:
-        base = source.run(tokens)
-        verdict.capture = dict(base.info)
-        control = positive_control(source, tokens, base, tolerance)
-    except ChildFailed as exc:
-        verdict.summary = f"capture refused: {exc}"
-        verdict.child_tail = exc.tail
-        verdict.seconds = time.perf_counter() - started
-        return verdict
-    verdict.positive_control = control
-    if not control["passed"]:
-        verdict.summary = f"capture refused: positive control failed ({control['reason']})"
-        verdict.seconds = time.perf_counter() - started
-        return verdict
-    result = audit_source(source, tokens, flips=flips, seed=seed, tolerance=tolerance, workers=1)
-    verdict.causality = result
-    verdict.status = result.status
-    verdict.channels = list(result.channels)
-    verdict.summary = result.summary
-    if result.status is Status.ERROR and child.proc.poll() is not None:
-        verdict.child_tail = child.tail()
-    verdict.seconds = time.perf_counter() - started
-    return verdict
+        tree = ast.parse(src.analysis)
+    except SyntaxError as exc:
+        raise CannotConclude(f"{script}: does not parse (line {exc.lineno}: {exc.msg})") from None
+    static_results = static.run_all(tree, script.name)
+    variables = analyze.env_vars(tree)
+    attrs = {v.attr for v in variables if v.attr}
+    logged = analyze.logged_config(_first_log(script.parent), attrs) if use_logs else {}
+    tiny = analyze.tiny_env(variables, logged, env)
+    if adapter is not None:
+        adapter_file = load_adapter(adapter)
+        tiny.update(adapter_file.env)
+        tiny.update(env or {})
+        verdicts = _adapter_audit(script, src, adapter_file, tiny, python, flips, seed, tolerance, stream_tokens,
+                                  setup_timeout_s, run_timeout_s, memory_bytes, say)
+        return _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
+                        time.perf_counter() - started)
+    try:
+        scoring = analyze.scoring_functions(tree, functions)
+    except analyze.AnalysisError as exc:
+        raise BadInput(f"{script}: {exc}") from None
+    if not scoring:
+        from .cover import coverage_check
+
+        verdicts = [FunctionVerdict("<none>", 0, Status.ERROR, "no scoring function found (no module-level function "
+                    "scores tokens and computes a bpb): name one with --function, or write an --adapter")]
+        return _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
+                        time.perf_counter() - started, [coverage_check(script.name, None, tree, [])])
+    run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
+                      setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say)
+    verdicts, checks, entry = run.execute()
+    audit = _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
+                     time.perf_counter() - started, checks, entry)
+    return audit
 
 
-def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[CheckResult], layers: int,
-             followed: list[str], env: dict[str, str], stream_tokens: int, tolerance: float,
-             seconds: float) -> SubmissionAudit:
-    dyn = worst([v.status for v in verdicts])
-    static_fail = [r for r in static_results if r.status is Status.FAIL]
-    dyn_fail = [v for v in verdicts if v.status is Status.FAIL]
-    if dyn_fail or static_fail:
+class _DynamicRun:
+    """One child: the entry run, then the flip tests, the pipeline test, GA-COVER and GA-DOC."""
+
+    def __init__(self, script: Path, src: ScriptText, tree: ast.Module, scoring: list[analyze.ScoringFunction],
+                 env: dict[str, str], python: str | None, flips: int, seed: int, tolerance: float,
+                 stream_tokens: int, setup_timeout_s: float, run_timeout_s: float, memory_bytes: int,
+                 budget_s: float, pipeline: str, say: Callable[[str], None]) -> None:
+        self.script, self.src, self.tree, self.scoring = script, src, tree, scoring
+        self.env, self.python, self.flips, self.seed, self.tolerance = env, python, flips, seed, tolerance
+        self.stream_tokens, self.setup_timeout_s, self.run_timeout_s = stream_tokens, setup_timeout_s, run_timeout_s
+        self.memory_bytes, self.budget_s, self.pipeline_mode, self.say = memory_bytes, budget_s, pipeline, say
+        self.vocab = analyze.default_vocab(analyze.env_vars(tree))
+
+    def execute(self) -> tuple[list[FunctionVerdict], list[CheckResult], dict[str, Any]]:
+        from . import cover, doccheck
+
+        names = [f.name for f in self.scoring]
+        tokens = audit_stream(self.vocab, self.stream_tokens, self.seed)
+        self.say(f"running {self.script.name}'s own entry point in the sandboxed child")
+        with ChildProcess(self.src.run, python=self.python, timeout_s=self.run_timeout_s,
+                          memory_bytes=self.memory_bytes, extra_env=self.env,
+                          support_files=sibling_files(self.script)) as child:
+            setup = {"script": str(child.script), "scoring": names, "seed": self.seed, "row_len": ROW_LEN,
+                     "vocab": self.vocab, "tokens": tokens.tolist()}
+            try:
+                ready = child.request(setup, timeout_s=self.setup_timeout_s)
+            except ChildFailed as exc:
+                return ([FunctionVerdict(f.name, f.line, Status.ERROR, f"the script could not be run: {exc}",
+                                         child_tail=exc.tail) for f in self.scoring], [], {"error": str(exc)})
+            entry = {"seconds": ready.get("entry_seconds"), "error": None, "line": None}
+            if ready.get("entry_error"):
+                entry.update(error=ready["entry_error"]["error"], line=ready["entry_error"]["line"])
+            calls = ready["calls"]
+            coverage = {k: set(v) for k, v in ready.get("coverage", {}).items()}
+            verdicts = []
+            chosen = self._choose(calls, entry)
+            budget_each = self.budget_s / max(1, sum(1 for c in chosen.values() if isinstance(c, dict)))
+            branches = analyze.flag_branches(self.tree, names)
+            for fn in self.scoring:
+                pick = chosen.get(fn.name)
+                if isinstance(pick, FunctionVerdict):
+                    verdicts.append(pick)
+                    continue
+                self.say(f"flip tests on {fn.name} (call {pick['ordinal'] + 1} of {pick['total']}, line {pick['call_line']})")
+                v = self._flip_test(child, fn, pick, tokens, budget_each)
+                ran = coverage.get(fn.name, set())
+                v.not_exercised = [f"line {b.line}: if {b.test}" for b in branches
+                                   if b.function == fn.name and ran and not ran & set(range(b.body[0], b.body[1] + 1))]
+                verdicts.append(v)
+                if child.proc.poll() is not None:
+                    break
+            reported = _reported_call(calls)
+            checks: list[CheckResult] = []
+            checks.append(cover.coverage_check(self.script.name, reported, self.tree, names))
+            if self._wants_pipeline(calls) and child.proc.poll() is None:
+                verdicts.append(self._pipeline(child, calls, tokens, entry))
+            if child.proc.poll() is None:
+                checks.append(doccheck.doc_check(child, self.script.name, calls, tokens, self.tree, self.vocab,
+                                                 self.tolerance))
+            return verdicts, checks, entry
+
+    def _choose(self, calls: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
+        """Per scoring function: its last replayable call with a capture, or why there is none."""
+        out: dict[str, Any] = {}
+        for fn in self.scoring:
+            mine = [c for c in calls if c["name"] == fn.name]
+            good = [c for c in mine if c["replayable"] and c.get("rule") and not c["error"]]
+            if good:
+                out[fn.name] = {**good[-1], "total": len(mine)}
+                continue
+            if not mine:
+                why = "not exercised: the script's entry point never called it"
+                if entry.get("error"):
+                    why += f" (the entry point stopped at line {entry['line']}: {entry['error']})"
+                status = Status.ERROR if entry.get("error") else Status.NOT_RUN
+                out[fn.name] = FunctionVerdict(fn.name, fn.line, status, why, calls=0)
+                continue
+            last = mine[-1]
+            if last["error"]:
+                why = f"it raised when the entry point called it (line {last['error_line']}): {last['error']}"
+            elif not last["replayable"]:
+                why = f"its arguments could not be copied for replays ({last['copy_error']}): write an --adapter"
+            else:
+                why = f"capture refused: {last['capture_error']}"
+            out[fn.name] = FunctionVerdict(fn.name, fn.line, Status.ERROR, why, call_line=last["call_line"],
+                                           calls=len(mine))
+        return out
+
+    def _flip_test(self, child: ChildProcess, fn: analyze.ScoringFunction, call: dict[str, Any],
+                   tokens: torch.Tensor, budget: float) -> FunctionVerdict:
+        started = time.perf_counter()
+        source = ScriptSource(child, int(call["id"]), self.vocab, fn.name)
+        verdict = FunctionVerdict(fn.name, fn.line, Status.ERROR, "", call_line=call["call_line"], calls=call["total"])
+        try:
+            t0 = time.perf_counter()
+            base = source.run(tokens)
+            per_run = time.perf_counter() - t0
+            verdict.capture = dict(base.info)
+            control = positive_control(source, tokens, base, self.tolerance)
+        except ChildFailed as exc:
+            verdict.summary = f"the replay failed: {exc}"
+            verdict.child_tail = exc.tail
+            verdict.seconds = time.perf_counter() - started
+            return verdict
+        verdict.positive_control = control
+        if not control["passed"]:
+            verdict.summary = f"capture refused: positive control failed ({control['reason']})"
+            verdict.seconds = time.perf_counter() - started
+            return verdict
+        per_run = max(per_run, control.get("seconds", per_run), 1e-3)
+        flips = max(MIN_FLIPS, min(self.flips, int(budget / per_run) - 2))
+        if flips < self.flips:
+            verdict.notes.append(f"{flips} flips (of {self.flips} asked) to fit the time budget: {per_run:.2f} s per run")
+        if not call.get("bpb_matches", True):
+            verdict.notes.append("the capture reproduces the function's val_loss; its val_bpb differs from the canonical "
+                                 "byte count (a byte-accounting question: GA-BPB)")
+        result = audit_source(source, tokens, flips=flips, seed=self.seed, tolerance=self.tolerance, workers=1)
+        verdict.causality = result
+        verdict.status = result.status
+        verdict.channels = list(result.channels)
+        verdict.summary = result.summary
+        if result.status is Status.ERROR and child.proc.poll() is not None:
+            verdict.child_tail = child.tail()
+        verdict.seconds = time.perf_counter() - started
+        return verdict
+
+    def _wants_pipeline(self, calls: list[dict[str, Any]]) -> bool:
+        if self.pipeline_mode != "auto":
+            return self.pipeline_mode == "on"
+        adapted_then_scored = any(c.get("adapted") for c in calls[:-1])
+        return adapted_then_scored or bool(analyze.val_consumers(self.tree, [f.name for f in self.scoring]))
+
+    def _pipeline(self, child: ChildProcess, calls: list[dict[str, Any]], tokens: torch.Tensor,
+                  entry: dict[str, Any]) -> FunctionVerdict:
+        from .pipeline import pipeline_test
+
+        self.say("pipeline test: the whole entry point on flipped streams")
+        return pipeline_test(child, calls, tokens, self.vocab, self.seed, self.tolerance, PIPELINE_FLIPS, self.tree,
+                             [f.name for f in self.scoring])
+
+
+def _reported_call(calls: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The scoring call whose score the script reports: the last one the entry point made."""
+    ok = [c for c in calls if not c["error"]]
+    return ok[-1] if ok else None
+
+
+def _adapter_audit(script: Path, src: ScriptText, adapter_file: AdapterFile, env: dict[str, str], python: str | None,
+                   flips: int, seed: int, tolerance: float, stream_tokens: int, setup_timeout_s: float,
+                   run_timeout_s: float, memory_bytes: int, say: Callable[[str], None]) -> list[FunctionVerdict]:
+    say(f"starting the sandboxed child for {script.name} with adapter {adapter_file.path}")
+    with ChildProcess(src.run, python=python, timeout_s=run_timeout_s, memory_bytes=memory_bytes, extra_env=env,
+                      support_files=sibling_files(script)) as child:
+        setup = {"script": str(child.script), "seed": seed, "row_len": ROW_LEN, "adapter_source": adapter_file.source,
+                 "adapter_path": adapter_file.path}
+        try:
+            ready = child.request(setup, timeout_s=setup_timeout_s)
+        except ChildFailed as exc:
+            return [FunctionVerdict("adapter evaluate()", 0, Status.ERROR, f"the adapter could not be loaded: {exc}",
+                                    kind="adapter", child_tail=exc.tail)]
+        tokens = audit_stream(int(ready["vocab_size"]), stream_tokens, seed)
+        started = time.perf_counter()
+        source = ScriptSource(child, "adapter", int(ready["vocab_size"]), "adapter evaluate()")
+        verdict = FunctionVerdict("adapter evaluate()", 0, Status.ERROR, "", kind="adapter")
+        try:
+            base = source.run(tokens)
+            verdict.capture = dict(base.info)
+            control = positive_control(source, tokens, base, tolerance)
+        except ChildFailed as exc:
+            verdict.summary, verdict.child_tail = f"capture refused: {exc}", exc.tail
+            return [verdict]
+        verdict.positive_control = control
+        if not control["passed"]:
+            verdict.summary = f"capture refused: positive control failed ({control['reason']})"
+            return [verdict]
+        result = audit_source(source, tokens, flips=flips, seed=seed, tolerance=tolerance, workers=1)
+        verdict.causality, verdict.status, verdict.summary = result, result.status, result.summary
+        verdict.channels = list(result.channels)
+        verdict.seconds = time.perf_counter() - started
+        return [verdict]
+
+
+# Static checks by concern: a leak pattern fails its concern even when no dynamic test reached it.
+STATIC_CONCERN = {"GA-STATIC-001": "causal", "GA-STATIC-002": "causal", "GA-STATIC-003": "causal",
+                  "GA-STATIC-004": "normalized", "GA-STATIC-005": "causal"}
+
+
+def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[CheckResult], src: ScriptText,
+             env: dict[str, str], stream_tokens: int, tolerance: float, seconds: float,
+             checks: list[CheckResult] | None = None, entry: dict[str, Any] | None = None) -> SubmissionAudit:
+    checks = checks or []
+    concerns = _concerns(path, verdicts, static_results, checks)
+    causal, normalized = concerns["causal"], concerns["normalized"]
+    if Status.FAIL in (causal.status, normalized.status):
         status = Status.FAIL
-        decided = "dynamic+static" if dyn_fail and static_fail else "dynamic" if dyn_fail else "static"
-        parts = [f"{v.name}: {', '.join(v.channels) or 'causality'} leak" for v in dyn_fail]
-        parts += [f"{r.check_id} {r.title}" for r in static_fail]
-        summary = "not causal: " + "; ".join(parts)
-    elif dyn is Status.ERROR or dyn is Status.NOT_RUN:
+        parts = [c.summary for c in (causal, normalized) if c.status is Status.FAIL]
+        decided = "+".join(sorted({c.decided_by for c in (causal, normalized) if c.status is Status.FAIL}))
+        decided = "dynamic+static" if "dynamic+static" in decided or decided == "dynamic+static" else decided
+        summary = "not causal: " + "; ".join(parts) if causal.status is Status.FAIL else "not normalized: " + parts[0]
+    elif Status.ERROR in (causal.status, normalized.status):
         status, decided = Status.ERROR, "error"
-        bad = [v for v in verdicts if v.status is not Status.PASS]
+        bad = [v for v in verdicts if v.status is Status.ERROR]
         summary = "cannot conclude: " + "; ".join(f"{v.name}: {v.summary}" for v in bad)
     else:
-        status, decided = Status.PASS, "dynamic+static"
-        summary = (f"causal: {len(verdicts)} eval function(s) passed the flip tests and no static leak pattern "
-                   f"was found")
-    return SubmissionAudit(path, status, summary, decided, verdicts, static_results, layers, followed, env,
-                           stream_tokens, tolerance, seconds)
+        status, decided = Status.PASS, causal.decided_by
+        ran = [v for v in verdicts if v.status is Status.PASS and v.kind != "pipeline"]
+        summary = (f"causal: {len(ran)} scoring function(s) passed the flip tests"
+                   + (", and the pipeline test" if any(v.kind == "pipeline" for v in verdicts) else "")
+                   + "; no static leak pattern was found")
+    return SubmissionAudit(path, status, summary, decided if status is not Status.ERROR else "error", verdicts,
+                           static_results, src.layers, src.followed, env, stream_tokens, tolerance, seconds, concerns,
+                           src.compat, entry or {}, checks)
+
+
+def _concerns(path: str, verdicts: list[FunctionVerdict], static_results: list[CheckResult],
+              checks: list[CheckResult]) -> dict[str, ConcernVerdict]:
+    script = Path(path).name
+    out: dict[str, ConcernVerdict] = {}
+    dyn = [v for v in verdicts if v.status in (Status.PASS, Status.FAIL, Status.ERROR)]
+    for concern in ("causal", "normalized"):
+        stat = [r for r in static_results if STATIC_CONCERN.get(r.check_id) == concern and r.status is Status.FAIL]
+        if concern == "causal":
+            dfail = [v for v in dyn if v.status is Status.FAIL and (v.causality is None or
+                     any(t != "normalization" for t in v.causality.failed_tests))]
+        else:
+            dfail = [v for v in dyn if v.causality is not None and "normalization" in v.causality.failed_tests]
+        evidence = [Evidence(f"{v.name}: {v.summary}", file=script, line=v.line or None) for v in dfail]
+        evidence += [Evidence(f"{r.check_id}: {e.message}", file=e.file, line=e.line, snippet=e.snippet)
+                     for r in stat for e in r.evidence]
+        if dfail or stat:
+            by = "dynamic+static" if dfail and stat else "dynamic" if dfail else "static"
+            what = [f"{v.name}" + (f" ({', '.join(v.channels)} channel)" if v.channels else "") for v in dfail]
+            what += [f"{r.check_id} {r.title} (line {r.evidence[0].line})" for r in stat if r.evidence]
+            out[concern] = ConcernVerdict(concern, Status.FAIL, "; ".join(what), by, evidence)
+            continue
+        errors = [v for v in verdicts if v.status is Status.ERROR]
+        passed = [v for v in verdicts if v.status is Status.PASS]
+        if errors:
+            out[concern] = ConcernVerdict(concern, Status.ERROR, "; ".join(f"{v.name}: {v.summary}" for v in errors),
+                                          "none", [Evidence(f"{v.name}: {v.summary}", file=script, line=v.line or None)
+                                                   for v in errors])
+        elif passed:
+            if concern == "normalized" and not any(v.causality and v.causality.normalization for v in passed):
+                out[concern] = ConcernVerdict(concern, Status.PASS, "no scoring row could be checked for Σp = 1 and no "
+                                              "static pattern was found (decided statically)", "static")
+            else:
+                out[concern] = ConcernVerdict(concern, Status.PASS, f"{len(passed)} dynamic test(s) passed",
+                                              "dynamic+static")
+        else:
+            out[concern] = ConcernVerdict(concern, Status.ERROR, "nothing could be run", "none")
+    for check, concern in (("GA-COVER-001", "coverage"), ("GA-DOC-001", "doc")):
+        found = [c for c in checks if c.check_id == check]
+        if found:
+            c = found[0]
+            out[concern] = ConcernVerdict(concern, c.status, c.summary, str(c.data.get("decided_by", "dynamic")),
+                                          list(c.evidence))
+    return out

@@ -48,10 +48,14 @@ class ChildProcess:
 
     def __init__(self, script_text: str, *, python: str | None = None, timeout_s: float = 120.0,
                  memory_bytes: int = DEFAULT_MEMORY_BYTES, extra_env: dict[str, str] | None = None,
-                 cpu_seconds: int = 3600) -> None:
+                 cpu_seconds: int = 3600, support_files: dict[str, bytes] | None = None) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="golf-audit-child-"))
         self.script = self.workdir / "train_gpt.py"
         self.script.write_text(script_text, encoding="utf-8")
+        for rel, data in (support_files or {}).items():  # helper modules beside the script
+            dest = self.workdir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
         self.timeout_s = timeout_s
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir), "TMPDIR": str(self.workdir),
                "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
