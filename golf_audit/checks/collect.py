@@ -235,6 +235,11 @@ def from_static(ctx: AuditContext, check: Any) -> Outcome:
     return static_outcome(ctx, check.id)
 
 
+def from_dynamic_check(ctx: AuditContext, check: Any) -> Outcome:
+    """``run`` of a check the submission auditor computes itself (GA-COVER-001, GA-DOC-001)."""
+    return outcome_of(pick(list(getattr(dynamic_verdicts(ctx), "checks", [])), check.id))
+
+
 def from_dynamic(aspect: str) -> Callable[[AuditContext, Any], Outcome]:
     """``run`` of a dynamic check ("causality" or "normalization") of the script's eval functions."""
     return lambda ctx, check: dynamic_outcome(dynamic_verdicts(ctx), aspect)

@@ -8,6 +8,8 @@ from ..errors import BadInput
 from . import (
     causal_dynamic,
     claims_match_logs,
+    cover_full,
+    doc_isolation,
     files_parse,
     norm_dynamic,
     seed_consistency,
@@ -38,7 +40,7 @@ _MODULES = [
     sig_readme, sig_leaderboard,
     static_scored_mask, static_shared_delta, static_adapt_before_score, static_target_in_key,
     static_val_in_train, static_network, static_unused_env,
-    causal_dynamic, norm_dynamic,
+    causal_dynamic, norm_dynamic, cover_full, doc_isolation,
 ]
 
 CHECKS: dict[str, Check] = {m.CHECK.id: m.CHECK for m in _MODULES}

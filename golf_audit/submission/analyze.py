@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 
 TINY_SEQ = 64  # eval/train sequence length of the audit
@@ -172,14 +173,17 @@ def _words(name: str) -> set[str]:
     return set(name.upper().split("_"))
 
 
-def tiny_env(variables: list[EnvVar], logged: dict[str, str] | None = None,
+def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | None = None,
              overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The child's environment: a tiny, self-consistent configuration with every eval path on.
+    """The child's environment: a tiny, self-consistent configuration of the submitted run.
 
-    ``logged`` maps Hyperparameters attributes to the values the submitted run logged: its
-    feature flags and modes are kept (the audit checks the configuration that produced the
-    record); its sizes are not. ``overrides`` (``--env``) win over everything.
+    ``submitted`` (:func:`submitted_config`) gives the flags and modes of the run that produced
+    the record (logged hyperparameters, the README's or run script's command): they are kept,
+    so the audit exercises what the submission ran, eval features included; a flag nobody set
+    keeps its default. Sizes are always tiny. CUDA-only paths are off. ``overrides`` (``--env``)
+    win over everything.
     """
+    submitted = submitted or {}
     by_name = {v.name.upper(): v for v in variables}
     num = {k: _number(v.default) for k, v in by_name.items()}
     env: dict[str, str] = {}
@@ -203,9 +207,10 @@ def tiny_env(variables: list[EnvVar], logged: dict[str, str] | None = None,
     for name, var in by_name.items():
         words = _words(name)
         value = num.get(name)
-        d = var.default.strip("'\"")
-        if logged and var.attr in logged and _is_flag(var) and _flag_value(logged[var.attr]) in ("0", "1"):
-            env[var.name] = _flag_value(logged[var.attr])
+        if var.name in submitted and (_is_flag(var) or value is None):
+            # the submitted run's flag or mode (a string such as NGRAM_MODE); sizes are handled below
+            sub = submitted[var.name][0]
+            env[var.name] = _flag_value(sub) if _is_flag(var) and _flag_value(sub) in ("0", "1") else sub
         if name == "VOCAB_SIZE":
             env[var.name] = str(TINY_VOCAB)
         elif name in ("MODEL_DIM", "EMBEDDING_DIM", "EMBED_DIM") or (name.endswith("_INNER_DIM") and value):
@@ -225,8 +230,8 @@ def tiny_env(variables: list[EnvVar], logged: dict[str, str] | None = None,
             env[var.name] = str(int(min(value or 16, 16)))
         elif (words & {"BUCKETS"} or name.endswith("VOCAB_SIZE")) and value and value > TINY_VOCAB:
             env[var.name] = str(1024 if "NGRAM" in name else 512)
-        elif name.endswith("SEQ_LEN") and value is not None:
-            env[var.name] = str(seq if value > 0 or "EVAL" not in name else 0)
+        elif name.endswith("SEQ_LEN"):  # 0 means "the train length" in several scripts: keep it
+            env[var.name] = "0" if value == 0 else str(seq)
         elif name in ("EVAL_STRIDE", "STRIDE", "SLIDING_STRIDE", "SW_STRIDE"):
             env[var.name] = str(TINY_STRIDE)
         elif name in ("TRAIN_BATCH_TOKENS",):
@@ -273,11 +278,53 @@ def tiny_env(variables: list[EnvVar], logged: dict[str, str] | None = None,
             env[var.name] = "0"
         elif any(w in name for w in CUDA_ONLY_WORDS) and _is_flag(var):
             env[var.name] = "0"
-        elif _is_flag(var) and any(w in words for w in EVAL_FLAG_WORDS) and not (words & set(NEVER_ON_WORDS)) \
-                and var.name not in env:
-            env[var.name] = "1" if d in ("0", "1", "") or name.endswith("_ENABLED") else env.get(var.name, d)
     env.update(overrides or {})
     return env
+
+
+def flag_values(variables: list[EnvVar], env: dict[str, str]) -> dict[str, bool]:
+    """Each boolean flag's value in the audited configuration (``attr`` -> on/off)."""
+    out: dict[str, bool] = {}
+    for v in variables:
+        if not v.attr or not _is_flag(v):
+            continue
+        raw = env.get(v.name)
+        if raw is None:
+            lit = _literal(v.default)
+            raw = "1" if lit is True else "0" if lit in (False, None) else str(lit)
+        out[v.attr] = _flag_value(str(raw)) == "1"
+    return out
+
+
+COMMAND_ASSIGN = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]{2,})=(\"[^\"]*\"|'[^']*'|[^\s\\`;|&]+)")
+
+
+def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[str, str]]:
+    """The submitted run's settings, with where each came from: logged hyperparameters win over
+    ``NAME=value`` in the README's or a shell script's command (defaults are the script's own)."""
+    folder = Path(folder)
+    names = {v.name for v in variables}
+    by_attr = {v.attr: v.name for v in variables if v.attr}
+    out: dict[str, tuple[str, str]] = {}
+    for doc in sorted(folder.glob("*.md")) + sorted(folder.glob("*.sh")):
+        try:
+            text = doc.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for m in COMMAND_ASSIGN.finditer(text):
+            if m.group(1) in names:
+                out.setdefault(m.group(1), (m.group(2).strip("'\""), doc.name))
+    for log in sorted(folder.glob("*.log")) + sorted(folder.glob("*.txt")):
+        try:
+            text = log.read_text(encoding="utf-8", errors="replace")[:400000]
+        except OSError:
+            continue
+        logged = logged_config(text, set(by_attr))
+        for attr, value in logged.items():
+            out[by_attr[attr]] = ((value.split() or [""])[0], log.name)
+        if logged:
+            break
+    return out
 
 
 def _flag_value(logged: str) -> str:
@@ -289,7 +336,7 @@ def _flag_value(logged: str) -> str:
     return logged.strip()
 
 
-LOG_LINE = re.compile(r"^\s{0,4}([a-z_][a-z0-9_]*)\s*[:=]\s*(\S.*?)\s*$")
+LOG_LINE = re.compile(r"^\s{0,4}([a-z_][a-z0-9_]*):\s+(\S.*?)\s*$")  # "  ttt_enabled: True" (not source code)
 
 
 def logged_config(log_text: str, attrs: set[str]) -> dict[str, str]:
@@ -297,7 +344,7 @@ def logged_config(log_text: str, attrs: set[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in log_text.splitlines()[:4000]:
         m = LOG_LINE.match(line)
-        if m and m.group(1) in attrs and m.group(1) not in out:
+        if m and m.group(1) in attrs and m.group(1) not in out and not any(c in m.group(2) for c in "()[]{}"):
             out[m.group(1)] = m.group(2)
     return out
 
@@ -342,6 +389,20 @@ def _has_loop(fn: ast.AST) -> bool:
     return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in ast.walk(fn))
 
 
+def bpb_helpers(tree: ast.Module) -> set[str]:
+    """Small bpb arithmetic helpers (``_loss_bpb``, ``_accumulate_bpb``): no loop, a few statements, no
+    call of another script function. They make their callers scoring functions; they are not ones."""
+    fns = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    names = {f.name for f in fns} | {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    out = set()
+    for f in fns:
+        calls = {c.func.id for c in ast.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        if _bpb_evidence(f, set()) and not _has_loop(f) and len(f.body) <= 12 and not (calls & names - {f.name}) \
+                and not _forwards_args(f):
+            out.add(f.name)
+    return out
+
+
 def entry_names(tree: ast.Module) -> set[str]:
     """Functions the ``if __name__ == "__main__":`` block calls (the entry point)."""
     names: set[str] = set()
@@ -363,8 +424,7 @@ def scoring_functions(tree: ast.Module, names: list[str] | None = None) -> list[
         return [ScoringFunction(f.name, f.lineno, f.end_lineno or f.lineno, "named with --function")
                 for f in fns if f.name in names]
     entry = entry_names(tree)
-    # Pure bpb helpers (no loop: arithmetic on sums) make their callers scoring functions.
-    helpers = {f.name for f in fns if _bpb_evidence(f, set()) and not _has_loop(f)}
+    helpers = bpb_helpers(tree)
     out = []
     for f in fns:
         why = _bpb_evidence(f, helpers)
@@ -494,3 +554,19 @@ def _only_scored(fn: ast.AST, param: str, scoring: set[str]) -> bool:
             inside |= {id(n) for n in ast.walk(c)}
     uses = [n for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id == param and isinstance(n.ctx, ast.Load)]
     return all(id(n) in inside for n in uses)
+
+
+def resume_modes(variables: list[EnvVar], folder: Path) -> dict[str, str]:
+    """Eval-only modes the submission's README or scripts run as a later step (``TTT_EVAL_ONLY=1``)."""
+    names = {v.name for v in variables if "ONLY" in v.name.upper() and "EVAL" in v.name.upper()
+             or v.name.upper() in ("TTT_ONLY", "TTT_EVAL_ONLY")}
+    out: dict[str, str] = {}
+    for doc in sorted(Path(folder).glob("*.md")) + sorted(Path(folder).glob("*.sh")):
+        try:
+            text = doc.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for name in names:
+            if name in text:
+                out[name] = "1"
+    return out

@@ -66,6 +66,7 @@ class FunctionVerdict:
     calls: int = 0  # how many times the entry point called it
     not_exercised: list[str] = field(default_factory=list)  # flag branches inside it that never ran
     notes: list[str] = field(default_factory=list)
+    reported: bool = False  # its call is the one whose score the script reports (the last scoring call)
 
 
 @dataclass
@@ -234,17 +235,6 @@ def sibling_files(script: Path) -> dict[str, bytes]:
     return out
 
 
-def _first_log(folder: Path) -> str:
-    for log in sorted(folder.glob("*.log")) + sorted(folder.glob("*.txt")):
-        try:
-            text = log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if "Hyperparameters" in text or ": " in text[:20000]:
-            return text[:400000]
-    return ""
-
-
 def audit_script(path: str | Path, *, functions: list[str] | None = None, inline_selector: str | None = None,
                  python: str | None = None, flips: int = 64, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE,
                  env: dict[str, str] | None = None, stream_tokens: int = DEFAULT_STREAM_TOKENS,
@@ -276,9 +266,10 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
         raise CannotConclude(f"{script}: does not parse (line {exc.lineno}: {exc.msg})") from None
     static_results = static.run_all(tree, script.name)
     variables = analyze.env_vars(tree)
-    attrs = {v.attr for v in variables if v.attr}
-    logged = analyze.logged_config(_first_log(script.parent), attrs) if use_logs else {}
-    tiny = analyze.tiny_env(variables, logged, env)
+    submitted = analyze.submitted_config(script.parent, variables) if use_logs else {}
+    tiny = analyze.tiny_env(variables, submitted, env)
+    static_results = static.configured(static_results, tree, analyze.flag_values(variables, tiny), variables,
+                                       submitted)
     if adapter is not None:
         adapter_file = load_adapter(adapter)
         tiny.update(adapter_file.env)
@@ -299,7 +290,8 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
         return _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
                         time.perf_counter() - started, [coverage_check(script.name, None, tree, [])])
     run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
-                      setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say)
+                      setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say,
+                      _static_outside(static_results, scoring))
     verdicts, checks, entry = run.execute()
     audit = _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
                      time.perf_counter() - started, checks, entry)
@@ -312,7 +304,8 @@ class _DynamicRun:
     def __init__(self, script: Path, src: ScriptText, tree: ast.Module, scoring: list[analyze.ScoringFunction],
                  env: dict[str, str], python: str | None, flips: int, seed: int, tolerance: float,
                  stream_tokens: int, setup_timeout_s: float, run_timeout_s: float, memory_bytes: int,
-                 budget_s: float, pipeline: str, say: Callable[[str], None]) -> None:
+                 budget_s: float, pipeline: str, say: Callable[[str], None], static_outside: list[str]) -> None:
+        self.static_outside = static_outside  # static leak findings in code outside the scoring functions
         self.script, self.src, self.tree, self.scoring = script, src, tree, scoring
         self.env, self.python, self.flips, self.seed, self.tolerance = env, python, flips, seed, tolerance
         self.stream_tokens, self.setup_timeout_s, self.run_timeout_s = stream_tokens, setup_timeout_s, run_timeout_s
@@ -329,13 +322,15 @@ class _DynamicRun:
                           memory_bytes=self.memory_bytes, extra_env=self.env,
                           support_files=sibling_files(self.script)) as child:
             setup = {"script": str(child.script), "scoring": names, "seed": self.seed, "row_len": ROW_LEN,
-                     "vocab": self.vocab, "tokens": tokens.tolist()}
+                     "vocab": self.vocab, "tokens": tokens.tolist(),
+                     "resume": analyze.resume_modes(analyze.env_vars(self.tree), self.script.parent)}
             try:
                 ready = child.request(setup, timeout_s=self.setup_timeout_s)
             except ChildFailed as exc:
                 return ([FunctionVerdict(f.name, f.line, Status.ERROR, f"the script could not be run: {exc}",
                                          child_tail=exc.tail) for f in self.scoring], [], {"error": str(exc)})
-            entry = {"seconds": ready.get("entry_seconds"), "error": None, "line": None}
+            entry = {"seconds": ready.get("entry_seconds"), "error": None, "line": None,
+                     "resumed": ready.get("resumed", "")}
             if ready.get("entry_error"):
                 entry.update(error=ready["entry_error"]["error"], line=ready["entry_error"]["line"])
             calls = ready["calls"]
@@ -358,6 +353,8 @@ class _DynamicRun:
                 if child.proc.poll() is not None:
                     break
             reported = _reported_call(calls)
+            for v in verdicts:
+                v.reported = reported is not None and v.name == reported["name"] and v.kind == "function"
             checks: list[CheckResult] = []
             checks.append(cover.coverage_check(self.script.name, reported, self.tree, names))
             if self._wants_pipeline(calls) and child.proc.poll() is None:
@@ -436,7 +433,8 @@ class _DynamicRun:
         if self.pipeline_mode != "auto":
             return self.pipeline_mode == "on"
         adapted_then_scored = any(c.get("adapted") for c in calls[:-1])
-        return adapted_then_scored or bool(analyze.val_consumers(self.tree, [f.name for f in self.scoring]))
+        return adapted_then_scored or bool(self.static_outside) or bool(
+            analyze.val_consumers(self.tree, [f.name for f in self.scoring]))
 
     def _pipeline(self, child: ChildProcess, calls: list[dict[str, Any]], tokens: torch.Tensor,
                   entry: dict[str, Any]) -> FunctionVerdict:
@@ -444,7 +442,18 @@ class _DynamicRun:
 
         self.say("pipeline test: the whole entry point on flipped streams")
         return pipeline_test(child, calls, tokens, self.vocab, self.seed, self.tolerance, PIPELINE_FLIPS, self.tree,
-                             [f.name for f in self.scoring])
+                             [f.name for f in self.scoring], self.static_outside)
+
+
+def _static_outside(results: list[CheckResult], scoring: list[analyze.ScoringFunction]) -> list[str]:
+    """Causal leak findings (GA-STATIC-001/2/3/5) on lines outside every scoring function: the pipeline's job."""
+    spans = [(f.line, f.end_line) for f in scoring]
+    out = []
+    for r in results:
+        if r.status is Status.FAIL and STATIC_CONCERN.get(r.check_id) == "causal":
+            out += [f"{r.check_id} line {e.line}" for e in r.evidence
+                    if e.line and not any(a <= e.line <= b for a, b in spans)]
+    return out
 
 
 def _reported_call(calls: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -543,7 +552,15 @@ def _concerns(path: str, verdicts: list[FunctionVerdict], static_results: list[C
             continue
         errors = [v for v in verdicts if v.status is Status.ERROR]
         passed = [v for v in verdicts if v.status is Status.PASS]
-        if errors:
+        decisive = [v for v in passed if v.reported or v.kind == "pipeline"]
+        if errors and any(v.reported for v in passed):
+            # the reported score's function passed; the others are diagnostics the score does not come from
+            out[concern] = ConcernVerdict(concern, Status.PASS, f"the reported score's function passed "
+                                          f"({', '.join(v.name for v in decisive)}); not audited: " + "; ".join(
+                                              f"{v.name}: {v.summary}" for v in errors), "dynamic+static",
+                                          [Evidence(f"not audited: {v.name}: {v.summary}", file=script,
+                                                    line=v.line or None) for v in errors])
+        elif errors:
             out[concern] = ConcernVerdict(concern, Status.ERROR, "; ".join(f"{v.name}: {v.summary}" for v in errors),
                                           "none", [Evidence(f"{v.name}: {v.summary}", file=script, line=v.line or None)
                                                    for v in errors])

@@ -1,6 +1,7 @@
 """Per-token NLL capture from a script's own eval function (runs inside the child).
 
-A submission's eval computes its score through ``F.cross_entropy``. While a scoring function
+A submission's eval computes its score through ``F.cross_entropy`` (or its fused form,
+``logsumexp(logits) - logits.gather(target)``). While a scoring function
 runs, every call is recorded per token with its call site and whether grad was on (score-first
 TTT scores inside the forward it then trains on). Each captured row is mapped back to the audit
 stream by matching its targets, so windows of any enumeration, padded windows (a constant tail)
@@ -65,6 +66,31 @@ class CrossEntropyCapture:
     def __enter__(self) -> "CrossEntropyCapture":
         self._orig = F.cross_entropy
         orig = self._orig
+        self._lse_orig, self._gather_orig = torch.logsumexp, torch.Tensor.gather
+        lse_of: dict[int, torch.Tensor] = {}
+        capture = self
+
+        def logsumexp(input: torch.Tensor, dim: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+            out = capture._lse_orig(input, dim, *args, **kwargs)
+            if input.dim() == 2 and dim in (-1, 1) and not args and not kwargs.get("keepdim"):
+                lse_of.clear()  # only the latest one: the scoring pattern reads it right away
+                lse_of[id(input)] = out
+            return out
+
+        def gather(self_t: torch.Tensor, dim: int, index: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+            out = capture._gather_orig(self_t, dim, index, *args, **kwargs)
+            lse = lse_of.get(id(self_t))
+            if lse is not None and dim in (1, -1) and index.dim() == 2 and index.shape[1] == 1 \
+                    and not index.dtype.is_floating_point:
+                # the "fused CE": nll = logsumexp(logits) - logits[target]
+                frame = sys._getframe(1)
+                capture._record(f"{frame.f_code.co_filename}:{frame.f_lineno}", self_t, index.reshape(-1),
+                                lse - out.reshape(-1), -100)
+                lse_of.clear()
+            return out
+
+        torch.logsumexp = logsumexp  # type: ignore[assignment]
+        torch.Tensor.gather = gather  # type: ignore[method-assign]
 
         def cross_entropy(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
             if target.dtype.is_floating_point or args:
@@ -84,6 +110,8 @@ class CrossEntropyCapture:
 
     def __exit__(self, *exc: Any) -> None:
         F.cross_entropy = self._orig  # type: ignore[assignment]
+        torch.logsumexp = self._lse_orig  # type: ignore[assignment]
+        torch.Tensor.gather = self._gather_orig  # type: ignore[method-assign]
 
     def _record(self, site: str, inputs: torch.Tensor, target: torch.Tensor, nll: torch.Tensor, ignore_index: int) -> None:
         t = target.detach().reshape(-1).long().cpu().numpy()
@@ -148,7 +176,7 @@ def _is_pad(tgt: np.ndarray, pos: int) -> bool:
 class Rule:
     """Which entries of each captured row count as scored."""
 
-    kind: str  # "all" | "sliding" | "first" | "last"
+    kind: str  # "all" | "sliding" | "tail" | "first" | "last"
     stride: int = 0
     site: str = ""  # "" = every call site
     grad: str = "no-grad"  # "no-grad": rows computed without grad only; "any": every row
@@ -157,6 +185,7 @@ class Rule:
         where = f" at {self.site}" if self.site else ""
         which = "" if self.grad == "no-grad" else " (grad-enabled forwards included)"
         return (f"sliding (stride {self.stride})" if self.kind == "sliding" else
+                f"last {self.stride} of every window" if self.kind == "tail" else
                 {"all": "every captured token", "first": "first scoring of each target",
                  "last": "last scoring of each target"}[self.kind]) + where + which
 
@@ -179,9 +208,9 @@ def apply_rule(rule: Rule, rows: list[Row], num_targets: int, scored_by: dict[in
         pos = np.arange(row.offset, row.offset + m)
         if rule.kind == "all":
             mask = np.ones(m, dtype=bool)
-        elif rule.kind == "sliding":
+        elif rule.kind in ("sliding", "tail"):
             mask = np.zeros(m, dtype=bool)
-            mask[0 if row.offset == 0 else max(m - rule.stride, 0):] = True
+            mask[0 if (row.offset == 0 and rule.kind == "sliding") else max(m - rule.stride, 0):] = True
         else:
             mask = ~seen[pos]
             seen[pos] = True
@@ -242,6 +271,7 @@ def candidate_rules(rows: list[Row], strides: list[int]) -> list[Rule]:
         for site in [""] + (sites if len(sites) > 1 else []):
             out.append(Rule("all", site=site, grad=grad))
             out.extend(Rule("sliding", s, site, grad) for s in strides)
+            out.extend(Rule("tail", s, site, grad) for s in strides)
             out.append(Rule("first", site=site, grad=grad))
             out.append(Rule("last", site=site, grad=grad))
     return out

@@ -67,7 +67,8 @@ class Session:
                                 coverage=bool(setup.get("coverage", True)))
         shims.install_data(self.vocab, self.rt.data_file)
         self.rules: dict[int, Any] = {}
-        self.rt.run_entry()
+        self.rt.resume = dict(setup.get("resume", {}))
+        self.rt.run_entry(resume=self.rt.resume)
         self.baseline = {rec.index: self._score(rec.calls, rec.returned) for rec in self.rt.records}
         for k, (scored, _why) in self.baseline.items():
             if scored is not None:
@@ -109,6 +110,7 @@ class Session:
                 info["unmatched_rows"] = scored.unmatched
             calls.append(info)
         return {"ok": True, "vocab_size": self.vocab, "calls": calls, "entry_seconds": self.rt.entry_seconds,
+                "resumed": self.rt.resumed,
                 "entry_error": None if err is None else {"error": str(err), "line": err.line, "trace": err.trace},
                 "coverage": {k: sorted(v) for k, v in self.rt.coverage.items()}}
 

@@ -52,7 +52,8 @@ def _flip_positions(calls: list[dict[str, Any]], tokens: torch.Tensor, count: in
 
 
 def pipeline_test(child: ChildProcess, calls: list[dict[str, Any]], tokens: torch.Tensor, vocab: int, seed: int,
-                  tolerance: float, flips: int, tree: ast.Module, scoring: list[str]) -> Any:
+                  tolerance: float, flips: int, tree: ast.Module, scoring: list[str],
+                  static_outside: list[str] | None = None) -> Any:
     """A ``FunctionVerdict`` (kind "pipeline") for the whole entry point."""
     from .audit import FunctionVerdict
 
@@ -60,9 +61,10 @@ def pipeline_test(child: ChildProcess, calls: list[dict[str, Any]], tokens: torc
     verdict = FunctionVerdict("pipeline (whole entry point)", 0, Status.ERROR, "", kind="pipeline")
     why = [c["name"] for c in calls[:-1] if c.get("adapted")]
     consumers = _consumers(tree, scoring)
-    verdict.notes.append("run because " + "; ".join(
-        ([f"{', '.join(dict.fromkeys(why))} adapted its model in place before a later scoring call"] if why else [])
-        + [f"validation data reaches {c}" for c in consumers]) if (why or consumers) else "run on request")
+    reasons = ([f"{', '.join(dict.fromkeys(why))} adapted its model in place before a later scoring call"] if why else [])
+    reasons += [f"validation data reaches {c}" for c in consumers]
+    reasons += [f"static finding outside the scoring functions: {s}" for s in static_outside or []]
+    verdict.notes.append("run because " + "; ".join(reasons) if reasons else "run on request")
     try:
         first = child.request({"op": "pipeline", "tokens": tokens.tolist()})["calls"]
         second = child.request({"op": "pipeline", "tokens": tokens.tolist()})["calls"]

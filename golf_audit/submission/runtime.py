@@ -265,6 +265,8 @@ class ScriptRuntime:
         self.originals: dict[str, Callable[..., Any]] = {}
         self.entry_error: EntryFailed | None = None
         self.entry_seconds = 0.0
+        self.resumed = ""
+        self.resume: dict[str, str] = {}
         self._write_data(self.tokens, first=True)
 
     # --- data -------------------------------------------------------------------------------
@@ -389,9 +391,32 @@ class ScriptRuntime:
         np.random.seed(self.seed)
         torch.manual_seed(self.seed)
 
-    def run_entry(self, freeze: bool = True) -> None:
-        """Execute the whole script as ``__main__`` (its own main runs); EntryFailed if it raises."""
-        self.records = []
+    def run_entry(self, freeze: bool = True, resume: dict[str, str] | None = None) -> None:
+        """Execute the whole script as ``__main__`` (its own main runs); the error, if any, is kept.
+
+        ``resume``: when the run stops with an error, the script's own eval-only mode (an env var
+        the README's later step sets, e.g. ``TTT_EVAL_ONLY=1``) runs the entry point again on the
+        files the first run saved, as the submission's second step does; its calls are appended.
+        """
+        self._run_once(freeze, keep=False)
+        for name, value in (resume or {}).items():
+            if self.entry_error is None:
+                break
+            first = self.entry_error
+            os.environ[name] = value
+            try:
+                self._run_once(freeze, keep=True)
+            finally:
+                del os.environ[name]
+            if self.entry_error is None:
+                self.resumed = f"{name}={value} after the first run stopped at line {first.line}: {first}"
+            else:
+                self.entry_error = first
+
+    def _run_once(self, freeze: bool, keep: bool) -> None:
+        if not keep:
+            self.records = []
+            self.resumed = ""
         self.freeze = freeze
         self.ns = {"__name__": "__main__", "__file__": self.script, "__builtins__": __builtins__,
                    "__ga_wrap__": self._wrap}
@@ -399,6 +424,7 @@ class ScriptRuntime:
         self.reseed()
         tracer = _Coverage(self.script, self.scoring_lines) if (freeze and self.want_coverage) else None
         started = time.perf_counter()
+        self.entry_error = None
         try:
             if tracer:
                 tracer.start()
@@ -412,8 +438,9 @@ class ScriptRuntime:
         finally:
             if tracer:
                 tracer.stop()
-                self.coverage = tracer.lines
-            self.entry_seconds = time.perf_counter() - started
+                for k, v in tracer.lines.items():
+                    self.coverage.setdefault(k, set()).update(v)
+            self.entry_seconds += time.perf_counter() - started
 
     # --- replays -------------------------------------------------------------------------
 
@@ -448,14 +475,14 @@ class ScriptRuntime:
 
     def pipeline(self, tokens: np.ndarray) -> list[CallRecord]:
         """The whole entry point again on a validation shard holding ``tokens``."""
-        saved = (self.records, self.ns, self.entry_error)
+        saved = (self.records, self.ns, self.entry_error, self.resumed, self.entry_seconds)
         self._write_data(np.asarray(tokens, dtype=np.int64))
         try:
             self.entry_error = None
-            self.run_entry(freeze=False)
+            self.run_entry(freeze=False, resume=self.resume)
             records, error = self.records, self.entry_error
         finally:
-            self.records, self.ns, self.entry_error = saved
+            self.records, self.ns, self.entry_error, self.resumed, self.entry_seconds = saved
             self._write_data(self.tokens)
         if error is not None:
             raise error

@@ -19,7 +19,8 @@ here, reported in the audit's settings):
 * ``torch.compile`` is the identity in every call form; ``torch.cuda`` reports one device and
   its helpers (streams, events, RNG, memory stats) are CPU no-ops; ``"cuda"`` devices map to
   the CPU; ``autocast`` is disabled; mixed-dtype ``F.linear`` promotes; ``Module.bfloat16()``/
-  ``half()`` keep fp32 (the audit compares exact scores, in fp32).
+  ``half()`` keep fp32 (the audit compares exact scores, in fp32); ``inference_mode`` is
+  ``no_grad`` (same values; scoring-time tensors stay usable by a later TTT step).
 * ``torch.distributed``: a single-process group (rank 0 of 1): collectives are identities,
   so distributed code paths run unchanged; ``DistributedDataParallel`` is a pass-through.
 * ``sentencepiece.SentencePieceProcessor`` is :class:`fakedata.FakeSentencePiece`; a glob of the
@@ -27,6 +28,7 @@ here, reported in the audit's settings):
 * ``brotli`` and ``zstandard`` compress with fast ``lzma`` under their own API (the artifact's
   compression ratio is not what this audit measures, and brotli-11 takes seconds);
   ``python_minifier.minify`` returns the code unchanged; ``numba.njit`` runs the Python.
+* ``mamba_ssm``, ``fla`` and ``einops`` (when absent): causal stand-ins, see ``ssm_shims``.
 * The command-line tools records call answer in-process (:data:`TOOLS`): ``nvidia-smi`` (logged),
   ``pyminify`` (code-size logging: the code comes back as is), ``lrzip`` (an lzma round trip).
 * Sockets refuse to connect: the child has no business on the network.
@@ -416,8 +418,36 @@ def _install_cuda() -> None:
     torch.compiler.cudagraph_mark_step_begin = lambda *a, **k: None  # type: ignore[attr-defined]
 
 
+class _InferenceMode:
+    """``torch.inference_mode`` as ``no_grad``: the same values, and tensors made while scoring stay
+    usable by a later adaptation step (on CUDA the records' compiled graphs hide that difference)."""
+
+    def __init__(self, mode: Any = True) -> None:
+        self.fn = mode if callable(mode) else None
+        self.ctx = torch.no_grad() if (mode is True or self.fn is not None) else contextlib.nullcontext()
+
+    def __enter__(self) -> None:
+        self.ctx.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.ctx.__exit__(*exc)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fn is not None:  # @torch.inference_mode without parentheses: a decorated call
+            with torch.no_grad():
+                return self.fn(*args, **kwargs)
+        fn = args[0]
+
+        def wrapped(*a: Any, **k: Any) -> Any:
+            with torch.no_grad():
+                return fn(*a, **k)
+
+        return wrapped
+
+
 def _install_torch_patches() -> None:
     torch.compile = _compile
+    torch.inference_mode = _InferenceMode  # type: ignore[assignment,misc]
     torch._dynamo.reset = lambda *a, **k: None  # nothing is compiled; its reset probes the (stub) triton
     _install_cuda()
     torch.device = _Device  # type: ignore[misc]
@@ -599,6 +629,51 @@ def install_data(vocab: int, data_file: Callable[[str], list[str] | None]) -> No
 
     _glob.glob, _glob.iglob = glob, iglob
     pathlib.Path.glob = path_glob  # type: ignore[method-assign]
+    _redirect_paths(data_file)
+
+
+def _redirect_paths(data_file: Callable[[str], list[str] | None]) -> None:
+    """Opening a challenge shard by its own path (no glob) opens the synthetic one."""
+    import io
+
+    import numpy as np
+
+    real_open, real_exists, real_isfile, real_getsize, real_stat = builtins.open, os.path.exists, os.path.isfile, \
+        os.path.getsize, os.stat
+    real_fromfile, real_memmap = np.fromfile, np.memmap
+
+    def present(path: Any) -> bool:  # os.path.exists calls os.stat: use the real one directly
+        try:
+            real_stat(path)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def mapped(path: Any) -> Any:
+        if isinstance(path, (str, pathlib.PurePath)):
+            name = os.path.basename(str(path)).lower()
+            if name.endswith(".bin") and ("val" in name or "train" in name) and not present(path):
+                ours = data_file(str(path))
+                if ours:
+                    return ours[0]
+        return path
+
+    def opener(file: Any, *args: Any, **kwargs: Any) -> Any:
+        return real_open(mapped(file), *args, **kwargs)
+
+    builtins.open = opener
+    io.open = opener
+    os.path.exists = lambda p: real_exists(mapped(p))
+    os.path.isfile = lambda p: real_isfile(mapped(p))
+    os.path.getsize = lambda p: real_getsize(mapped(p))
+    os.stat = lambda p, *a, **k: real_stat(mapped(p), *a, **k)
+    np.fromfile = lambda file, *a, **k: real_fromfile(mapped(file), *a, **k)
+
+    class memmap(real_memmap):  # noqa: N801 - numpy's name
+        def __new__(cls, filename: Any, *args: Any, **kwargs: Any) -> Any:
+            return real_memmap.__new__(cls, mapped(filename), *args, **kwargs)
+
+    np.memmap = memmap
 
 
 def _tool_lrzip(argv: list[str], stdin: bytes) -> tuple[int, bytes]:
@@ -664,8 +739,11 @@ def install() -> None:
     import torch._dynamo  # noqa: F401
     import torch._inductor.config  # noqa: F401
 
+    from . import ssm_shims
+
     _refuse_network()
     _fake_tools()
     _install_stub_modules()
+    ssm_shims.install()
     _install_torch_patches()
     builtins.__dict__.setdefault("__ga_shimmed__", True)
