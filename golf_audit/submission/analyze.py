@@ -123,6 +123,9 @@ def _reads_bool(value: ast.expr, name: str) -> bool:
     if name.upper().endswith(("_ENABLED", "_ENABLE")) or name.upper().startswith("USE_"):
         return True
     text = ast.unparse(value).replace("'", '"')
+    if any(isinstance(c, ast.Call) and any(isinstance(a, ast.Name) and a.id == "bool" for a in c.args)
+           for c in ast.walk(value)):  # _e("SLIDING_EVAL", 0, bool): a typed env helper
+        return True
     return text.startswith("bool(") or any(op in text for op in ('== "1"', 'in ("1"', '== "true"', '.lower() in')) \
         or isinstance(value, ast.Compare)
 
@@ -174,7 +177,7 @@ def _words(name: str) -> set[str]:
 
 
 def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | None = None,
-             overrides: dict[str, str] | None = None) -> dict[str, str]:
+             overrides: dict[str, str] | None = None, seq: int = TINY_SEQ) -> dict[str, str]:
     """The child's environment: a tiny, self-consistent configuration of the submitted run.
 
     ``submitted`` (:func:`submitted_config`) gives the flags and modes of the run that produced
@@ -202,7 +205,6 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
     while heads % kv:
         kv -= 1
     scale = TINY_DIM / dim0
-    seq = TINY_SEQ
 
     for name, var in by_name.items():
         words = _words(name)
@@ -299,6 +301,11 @@ def flag_values(variables: list[EnvVar], env: dict[str, str]) -> dict[str, bool]
 COMMAND_ASSIGN = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]{2,})=(\"[^\"]*\"|'[^']*'|[^\s\\`;|&]+)")
 
 
+def _is_location(name: str) -> bool:
+    """Paths, directories and run ids point at the run's machine, not at its configuration."""
+    return any(w in name.upper() for w in ("PATH", "DIR", "FILE", "RUN_ID", "OUTPUT", "LOG"))
+
+
 def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[str, str]]:
     """The submitted run's settings, with where each came from: logged hyperparameters win over
     ``NAME=value`` in the README's or a shell script's command (defaults are the script's own)."""
@@ -312,8 +319,9 @@ def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[s
         except OSError:
             continue
         for m in COMMAND_ASSIGN.finditer(text):
-            if m.group(1) in names:
-                out.setdefault(m.group(1), (m.group(2).strip("'\""), doc.name))
+            value = m.group(2).strip("'\"")
+            if m.group(1) in names and not value.startswith("$") and not _is_location(m.group(1)):
+                out.setdefault(m.group(1), (value, doc.name))
     for log in sorted(folder.glob("*.log")) + sorted(folder.glob("*.txt")):
         try:
             text = log.read_text(encoding="utf-8", errors="replace")[:400000]
@@ -321,7 +329,8 @@ def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[s
             continue
         logged = logged_config(text, set(by_attr))
         for attr, value in logged.items():
-            out[by_attr[attr]] = ((value.split() or [""])[0], log.name)
+            if not _is_location(by_attr[attr]):
+                out[by_attr[attr]] = ((value.split() or [""])[0], log.name)
         if logged:
             break
     return out

@@ -22,6 +22,7 @@ ones that ran never ran.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ import torch
 from ..causality import DEFAULT_TOLERANCE, CausalityResult, audit_source
 from ..errors import BadInput, CannotConclude
 from ..findings import CheckResult, Evidence, Status, worst
-from . import analyze, fakedata, static
+from . import analyze, fakedata, inline, static
 from .adapter import AdapterFile, load_adapter
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
 from .script_source import ScriptSource
@@ -252,8 +253,6 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
     """
     started = time.perf_counter()
     say = progress or (lambda _m: None)
-    if inline_selector is not None:
-        pipeline = "on"  # the block runs in place inside the entry point: the pipeline test covers it
     script = resolve_script(path)
     if script.stat().st_size == 0:
         return _combine(str(script), [FunctionVerdict("<script>", 0, Status.ERROR, "the script is empty (0 bytes): "
@@ -280,8 +279,10 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                         time.perf_counter() - started)
     try:
         scoring = analyze.scoring_functions(tree, functions)
+        blocks = [] if functions else inline.inline_blocks(tree, inline_selector, {f.name for f in scoring})
     except analyze.AnalysisError as exc:
         raise BadInput(f"{script}: {exc}") from None
+    scoring += [analyze.ScoringFunction(b.label, b.line, b.line, "inline eval block") for b in blocks]
     if not scoring:
         from .cover import coverage_check
 
@@ -291,11 +292,47 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                         time.perf_counter() - started, [coverage_check(script.name, None, tree, [])])
     run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
                       setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say,
-                      _static_outside(static_results, scoring))
+                      _static_outside(static_results, scoring), blocks)
     verdicts, checks, entry = run.execute()
+    if entry.get("error") and "calls" in entry and not entry["calls"] and stream_tokens == DEFAULT_STREAM_TOKENS:
+        # It failed before any scoring call: some scripts derive sizes that need longer sequences
+        # (a sequence-length schedule from 128 up). Grow the configuration once.
+        say(f"the entry point stopped before scoring ({entry['error']}): retrying at sequence length "
+            f"{2 * analyze.TINY_SEQ}")
+        tiny = analyze.tiny_env(variables, submitted, env, seq=2 * analyze.TINY_SEQ)
+        run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance,
+                          24 * 2 * analyze.TINY_SEQ + 1, setup_timeout_s, run_timeout_s, memory_bytes, budget_s,
+                          pipeline, say, _static_outside(static_results, scoring), blocks, row_len=2 * analyze.TINY_SEQ)
+        retry = run.execute()
+        if not (retry[2].get("error") and not retry[2].get("calls", 0)):
+            verdicts, checks, entry = retry
+            stream_tokens = 24 * 2 * analyze.TINY_SEQ + 1
+            entry["grown"] = f"the first run stopped before scoring; run at sequence length {2 * analyze.TINY_SEQ}"
+    static_results = _unreached(static_results, verdicts, scoring, entry)
     audit = _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
                      time.perf_counter() - started, checks, entry)
     return audit
+
+
+def _unreached(results: list[CheckResult], verdicts: list[FunctionVerdict], scoring: list[analyze.ScoringFunction],
+               entry: dict[str, Any]) -> list[CheckResult]:
+    """Leak findings inside a scoring function the submitted run never calls become warnings."""
+    if entry.get("error"):
+        return results  # the run did not finish: "never called" is not known
+    idle = {v.name for v in verdicts if v.status is Status.NOT_RUN}
+    spans = {f.name: (f.line, f.end_line) for f in scoring if f.name in idle}
+    out = []
+    for r in results:
+        inside = [next((n for n, (a, b) in spans.items() if a <= (e.line or 0) <= b), None) for e in r.evidence]
+        if r.status is not Status.FAIL or not r.evidence or any(n is None for n in inside):
+            out.append(r)
+            continue
+        for e, n in zip(r.evidence, inside):
+            e.message += f" — in {n}, which the submitted run never calls"
+        out.append(CheckResult(r.check_id, r.title, Status.WARN, f"only in code the submitted run never calls "
+                               f"({inside[0]}): {r.evidence[0].message}", severity=r.severity, rule=r.rule,
+                               remediation=r.remediation, evidence=r.evidence, data={**r.data, "unreached": True}))
+    return out
 
 
 class _DynamicRun:
@@ -304,7 +341,10 @@ class _DynamicRun:
     def __init__(self, script: Path, src: ScriptText, tree: ast.Module, scoring: list[analyze.ScoringFunction],
                  env: dict[str, str], python: str | None, flips: int, seed: int, tolerance: float,
                  stream_tokens: int, setup_timeout_s: float, run_timeout_s: float, memory_bytes: int,
-                 budget_s: float, pipeline: str, say: Callable[[str], None], static_outside: list[str]) -> None:
+                 budget_s: float, pipeline: str, say: Callable[[str], None], static_outside: list[str],
+                 blocks: list[Any] | None = None, row_len: int = ROW_LEN) -> None:
+        self.blocks = blocks or []
+        self.row_len = row_len
         self.static_outside = static_outside  # static leak findings in code outside the scoring functions
         self.script, self.src, self.tree, self.scoring = script, src, tree, scoring
         self.env, self.python, self.flips, self.seed, self.tolerance = env, python, flips, seed, tolerance
@@ -315,22 +355,23 @@ class _DynamicRun:
     def execute(self) -> tuple[list[FunctionVerdict], list[CheckResult], dict[str, Any]]:
         from . import cover, doccheck
 
-        names = [f.name for f in self.scoring]
+        names = [f.name for f in self.scoring if f.why != "inline eval block"]
         tokens = audit_stream(self.vocab, self.stream_tokens, self.seed)
         self.say(f"running {self.script.name}'s own entry point in the sandboxed child")
         with ChildProcess(self.src.run, python=self.python, timeout_s=self.run_timeout_s,
                           memory_bytes=self.memory_bytes, extra_env=self.env,
                           support_files=sibling_files(self.script)) as child:
-            setup = {"script": str(child.script), "scoring": names, "seed": self.seed, "row_len": ROW_LEN,
+            setup = {"script": str(child.script), "scoring": names, "seed": self.seed, "row_len": self.row_len,
                      "vocab": self.vocab, "tokens": tokens.tolist(),
-                     "resume": analyze.resume_modes(analyze.env_vars(self.tree), self.script.parent)}
+                     "resume": analyze.resume_modes(analyze.env_vars(self.tree), self.script.parent),
+                     "inline": [dataclasses.asdict(b) for b in self.blocks]}
             try:
                 ready = child.request(setup, timeout_s=self.setup_timeout_s)
             except ChildFailed as exc:
                 return ([FunctionVerdict(f.name, f.line, Status.ERROR, f"the script could not be run: {exc}",
                                          child_tail=exc.tail) for f in self.scoring], [], {"error": str(exc)})
             entry = {"seconds": ready.get("entry_seconds"), "error": None, "line": None,
-                     "resumed": ready.get("resumed", "")}
+                     "resumed": ready.get("resumed", ""), "calls": len(ready["calls"])}
             if ready.get("entry_error"):
                 entry.update(error=ready["entry_error"]["error"], line=ready["entry_error"]["line"])
             calls = ready["calls"]
@@ -353,10 +394,12 @@ class _DynamicRun:
                 if child.proc.poll() is not None:
                     break
             reported = _reported_call(calls)
-            for v in verdicts:
-                v.reported = reported is not None and v.name == reported["name"] and v.kind == "function"
+            for v in verdicts:  # decisive only when the entry point ran to its end
+                v.reported = reported is not None and not entry.get("error") and v.name == reported["name"] \
+                    and v.kind == "function"
             checks: list[CheckResult] = []
-            checks.append(cover.coverage_check(self.script.name, reported, self.tree, names))
+            checks.append(cover.coverage_check(self.script.name, reported if reported and not reported["error"]
+                                               else None, self.tree, names))
             if self._wants_pipeline(calls) and child.proc.poll() is None:
                 verdicts.append(self._pipeline(child, calls, tokens, entry))
             if child.proc.poll() is None:
@@ -458,8 +501,7 @@ def _static_outside(results: list[CheckResult], scoring: list[analyze.ScoringFun
 
 def _reported_call(calls: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The scoring call whose score the script reports: the last one the entry point made."""
-    ok = [c for c in calls if not c["error"]]
-    return ok[-1] if ok else None
+    return calls[-1] if calls else None
 
 
 def _adapter_audit(script: Path, src: ScriptText, adapter_file: AdapterFile, env: dict[str, str], python: str | None,

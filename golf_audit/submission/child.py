@@ -64,7 +64,7 @@ class Session:
         source = open(setup["script"], encoding="utf-8").read()
         self.rt = ScriptRuntime(setup["script"], source, list(setup.get("scoring", [])), self.tokens, self.vocab,
                                 int(setup.get("seed", 0)), int(setup.get("row_len", 0)),
-                                coverage=bool(setup.get("coverage", True)))
+                                coverage=bool(setup.get("coverage", True)), inline=setup.get("inline"))
         shims.install_data(self.vocab, self.rt.data_file)
         self.rules: dict[int, Any] = {}
         self.rt.resume = dict(setup.get("resume", {}))

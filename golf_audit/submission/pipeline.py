@@ -31,7 +31,7 @@ from ..findings import Status
 from . import fakedata
 from .runner import ChildFailed, ChildProcess
 
-QUANTILES = (0.55, 0.7, 0.85, 0.97)
+QUANTILES = (0.15, 0.5, 0.8, 0.97)  # an early flip too: training that reads the first validation batches
 
 
 def _key(entry: dict[str, Any]) -> tuple[str, int]:

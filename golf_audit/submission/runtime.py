@@ -241,7 +241,8 @@ class ScriptRuntime:
     """Runs the script's entry point, records its scoring calls, and replays them on new streams."""
 
     def __init__(self, script: str, source: str, scoring: list[str], tokens: np.ndarray, vocab: int,
-                 seed: int, row_len: int, coverage: bool = True) -> None:
+                 seed: int, row_len: int, coverage: bool = True, inline: list[dict[str, Any]] | None = None) -> None:
+        self.inline = inline or []
         self.script = script
         self.source = source
         self.scoring = set(scoring)
@@ -294,7 +295,14 @@ class ScriptRuntime:
 
     def _instrumented(self, source: str) -> types.CodeType:
         """The module with ``f = __ga_wrap__(f, 'f', line)`` after every scoring ``def``."""
+        from .inline import InlineBlock, rewrite
+
         tree = ast.parse(source)
+        if self.inline:
+            blocks = [InlineBlock(**b) for b in self.inline]
+            rewrite(tree, blocks)
+            for b in blocks:
+                self.scoring_lines[b.label] = (b.line, b.line)
         body: list[ast.stmt] = []
         for node in tree.body:
             body.append(node)
@@ -328,7 +336,7 @@ class ScriptRuntime:
         rec = CallRecord(len(self.records), name, line, call_line, ordinal)
         self.records.append(rec)
         if self.freeze:
-            self._freeze(rec, args, kwargs)
+            self._freeze(rec, fn, args, kwargs)
         started = time.perf_counter()
         self.depth += 1
         capture = cap.CrossEntropyCapture(self.row_len)
@@ -348,17 +356,18 @@ class ScriptRuntime:
         rec.modules = []  # the live modules belong to the script
         return result
 
-    def _freeze(self, rec: CallRecord, args: tuple, kwargs: dict) -> None:
+    def _freeze(self, rec: CallRecord, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         rec.rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
         rec.globals_snapshot = self._globals_snapshot()
         memo: dict[int, Any] = {}
         try:
-            rec.frozen = copy.deepcopy((args, kwargs), memo)
+            # the function too: an inline block's closure over main's locals is part of the call
+            rec.frozen = copy.deepcopy((fn, args, kwargs), memo)
         except Exception as exc:  # noqa: BLE001 - reported as the reason the call cannot be replayed
             rec.copy_error = f"{type(exc).__name__}: {exc}"
             rec.frozen = None
             return
-        live = {id(m): m for m in find_modules((args, kwargs))}
+        live = {id(m): m for m in find_modules((fn, args, kwargs))}
         rec.modules = [(m, memo[k]) for k, m in live.items() if k in memo and memo[k] is not m]
         for arr in find_arrays(rec.frozen, lambda a: _as_numpy(a) is not None):
             values = _as_numpy(arr)
@@ -450,7 +459,7 @@ class ScriptRuntime:
             raise RuntimeError(f"the arguments of {rec.name} could not be copied ({rec.copy_error})")
         tokens = np.asarray(tokens, dtype=np.int64)
         memo: dict[int, Any] = {}
-        args, kwargs = copy.deepcopy(rec.frozen, memo)
+        fn, args, kwargs = copy.deepcopy(rec.frozen, memo)
         side = fakedata.token_bytes(tokens, self.luts)
         for slots, values in ((rec.stream_slots, tokens), (rec.sidecar_slots, side)):
             for tid, offset in slots.items():
@@ -462,7 +471,6 @@ class ScriptRuntime:
         random.setstate(rec.rng[0])
         np.random.set_state(rec.rng[1])
         torch.set_rng_state(rec.rng[2])
-        fn = self.originals[rec.name]
         capture = cap.CrossEntropyCapture(self.row_len)
         self.depth += 1
         try:

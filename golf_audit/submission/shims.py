@@ -620,8 +620,9 @@ def install_data(vocab: int, data_file: Callable[[str], list[str] | None]) -> No
         ours = data_file(str(pattern))
         return ours if ours is not None else real_glob(pattern, *args, **kwargs)
 
-    def iglob(pattern: Any, *args: Any, **kwargs: Any) -> Any:
-        return iter(glob(pattern, *args, **kwargs))
+    def iglob(pattern: Any, *args: Any, **kwargs: Any) -> Any:  # glob.glob calls glob.iglob: no recursion
+        ours = data_file(str(pattern))
+        return iter(ours) if ours is not None else real_iglob(pattern, *args, **kwargs)
 
     def path_glob(self: pathlib.Path, pattern: str, *args: Any, **kwargs: Any) -> Any:
         ours = data_file(str(self / pattern))
