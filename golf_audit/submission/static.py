@@ -210,12 +210,12 @@ def _reads_val_outside_eval(node: ast.AST) -> bool:
 
 
 def _scores(node: ast.AST, scorers: set[str]) -> bool:
-    def scorer(name: str) -> bool:  # eval functions, bpb accumulators, the script's scoring functions
-        return name.startswith("eval_val") or "bpb" in name.lower() or name in scorers
+    def scorer(name: str) -> bool:  # eval functions, the script's scoring functions
+        return name.startswith("eval_val") or name in scorers
 
     for n in ast.walk(node):
-        if isinstance(n, ast.Call) and (scorer(_call_name(n)) or any(  # timed_eval("x", eval_val, ...)
-                isinstance(a, ast.Name) and scorer(a.id) for a in n.args)):
+        if isinstance(n, ast.Call) and (scorer(_call_name(n)) or "bpb" in _call_name(n).lower() or any(
+                isinstance(a, ast.Name) and scorer(a.id) for a in n.args)):  # timed_eval("x", eval_val, ...)
             return True
         if isinstance(n, ast.With) and any(any(w in ast.unparse(i.context_expr) for w in SCORE_CONTEXTS) for i in n.items) \
                 and any(_call_name(c) in ("cross_entropy", "nll_loss", "log_softmax") for c in _calls(n)):
@@ -301,7 +301,23 @@ def _adaptation(stmt: ast.stmt, fn: ast.AST, trainers: dict[str, ast.AST], table
 
 
 def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], depth: int = 6) -> bool:
-    """``expr`` is computed (through assignments in ``fn``) from something ``pred`` accepts: the loss's data."""
+    """``expr`` is computed (through assignments in ``fn``'s own scope) from something ``pred`` accepts.
+
+    Each name is followed to its last binding before the use, in (line, column) order: minified
+    scripts put many statements on one line.
+    """
+    scope = [fn] + list(_own_nodes(fn))
+    binds: dict[str, list[tuple[tuple[int, int], ast.AST]]] = {}
+    for a in scope:
+        if isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and a.value is not None:
+            for t in (a.targets if isinstance(a, ast.Assign) else [a.target]):
+                for x in ast.walk(t):
+                    if isinstance(x, ast.Name):
+                        binds.setdefault(x.id, []).append(((a.lineno, a.col_offset), a.value))
+        elif isinstance(a, ast.For):
+            for x in ast.walk(a.target):
+                if isinstance(x, ast.Name):
+                    binds.setdefault(x.id, []).append(((a.lineno, a.col_offset), a.iter))
     todo, seen = [expr], set()
     while todo and depth > 0:
         depth -= 1
@@ -309,20 +325,10 @@ def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], dep
         for e in todo:
             if pred(e):
                 return True
-            line = getattr(e, "lineno", 10**9)
+            at = (getattr(e, "lineno", 10**9), getattr(e, "col_offset", 0))
             for name in {n.id for n in ast.walk(e) if isinstance(n, ast.Name)} - seen:
                 seen.add(name)
-                # the last binding of the name before its use (flow order approximated by line order)
-                binds = []
-                for a in ast.walk(fn):
-                    if isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and a.value is not None and any(
-                            isinstance(x, ast.Name) and x.id == name for t in (a.targets if isinstance(a, ast.Assign)
-                                                                                else [a.target]) for x in ast.walk(t)):
-                        binds.append((a.lineno, a.value))
-                    elif isinstance(a, (ast.For, ast.comprehension)) and any(
-                            isinstance(x, ast.Name) and x.id == name for x in ast.walk(a.target)):
-                        binds.append((getattr(a, "lineno", getattr(a.iter, "lineno", 0)), a.iter))
-                before = [b for b in binds if b[0] <= line] or binds
+                before = [b for b in binds.get(name, []) if b[0] < at]  # none: a parameter, global or loop var
                 if before:
                     nxt.append(max(before, key=lambda b: b[0])[1])
         todo = nxt
