@@ -215,15 +215,25 @@ def positive_control(source: ScriptSource, tokens: torch.Tensor, base, tolerance
             "reason": "" if moved else "flipping a token left every later position of its window unchanged"}
 
 
+SUPPORT_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".json", ".npz", ".npy")
+MAX_SUPPORT_BYTES = 4 * 1024 * 1024
+
+
 def sibling_files(script: Path) -> dict[str, bytes]:
-    """Local files the script loads (helper modules, exec'd files, C sources): they travel with it."""
+    """Local files the script loads (helper modules, exec'd files, C sources): they travel with it.
+
+    The dependency scan's files, and every small code or metadata file of the script's folder (a
+    helper module may load a C source by its own path, which the scan of the script cannot see).
+    """
     from ..source import code_dependencies
 
+    out = {p.name: p.read_bytes() for p in sorted(script.parent.iterdir())
+           if p.is_file() and p.suffix in SUPPORT_SUFFIXES and p.name != script.name
+           and not p.name.startswith("train") and p.stat().st_size <= MAX_SUPPORT_BYTES}
     try:
         deps = code_dependencies(script)
     except Exception:  # noqa: BLE001 - missing helpers surface as the child's own error
-        return {}
-    out = {}
+        return out
     for dep in deps:
         if dep.how == "entry" or not dep.path.is_file():
             continue

@@ -56,12 +56,20 @@ class Row:
 
 
 class CrossEntropyCapture:
-    """Context manager: records ``F.cross_entropy`` calls token by token."""
+    """Context manager: records ``F.cross_entropy`` calls token by token.
 
-    def __init__(self, row_len: int) -> None:
+    With ``producers`` (source files of the script and its helper modules), it also records every
+    function of those files that returns a float tensor shaped like one of its integer-tensor
+    arguments (``mix_and_score(logits, x, y) -> nll[y.shape]``, a tilt applied to the per-token
+    loss): scores computed by hand around the cross entropy are captured where they are made.
+    """
+
+    def __init__(self, row_len: int, producers: set[str] | None = None) -> None:
         self.row_len = row_len
         self.calls: list[Call] = []
         self._orig: Callable[..., torch.Tensor] | None = None
+        self.producers = producers or set()
+        self._prev_profile: Any = None
 
     def __enter__(self) -> "CrossEntropyCapture":
         self._orig = F.cross_entropy
@@ -91,6 +99,9 @@ class CrossEntropyCapture:
 
         torch.logsumexp = logsumexp  # type: ignore[assignment]
         torch.Tensor.gather = gather  # type: ignore[method-assign]
+        if self.producers:
+            self._prev_profile = sys.getprofile()
+            sys.setprofile(self._profile)
 
         def cross_entropy(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
             if target.dtype.is_floating_point or args:
@@ -108,7 +119,26 @@ class CrossEntropyCapture:
         F.cross_entropy = cross_entropy
         return self
 
+    def _profile(self, frame: Any, event: str, arg: Any) -> None:
+        if event != "return" or frame.f_code.co_filename not in self.producers:
+            return
+        out = arg[0] if isinstance(arg, tuple) and arg else arg
+        if not isinstance(out, torch.Tensor) or not out.dtype.is_floating_point or out.dim() == 0:
+            return
+        code = frame.f_code
+        names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        for name in names:
+            t = frame.f_locals.get(name)
+            if isinstance(t, torch.Tensor) and not t.dtype.is_floating_point and t.dtype != torch.bool \
+                    and t.shape == out.shape:
+                target = t.reshape(-1, t.shape[-1]) if t.dim() >= 2 else t.reshape(1, -1)
+                self._record(f"{code.co_filename}:{code.co_name}", out.detach().reshape(-1, 1),
+                             target, out.detach().reshape(target.shape), -100)
+                return
+
     def __exit__(self, *exc: Any) -> None:
+        if self.producers:
+            sys.setprofile(self._prev_profile)
         F.cross_entropy = self._orig  # type: ignore[assignment]
         torch.logsumexp = self._lse_orig  # type: ignore[assignment]
         torch.Tensor.gather = self._gather_orig  # type: ignore[method-assign]

@@ -31,11 +31,29 @@ MARKERS = {"cu_seqlens": "attention split into documents (cu_seqlens)", "varlen"
            "bos_mask": "BOS mask", "not_bos": "BOS mask"}
 
 
-def isolation_claims(tree: ast.Module) -> list[tuple[int, str]]:
-    """Lines where the script builds document isolation (a BOS-aware mechanism)."""
+def _reach(tree: ast.Module, function: str, depth: int = 3) -> list[ast.AST]:
+    """``function`` and the module-level functions it calls by name (``depth`` levels)."""
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    out, todo = [], [(function, 0)]
+    seen: set[str] = set()
+    while todo:
+        name, d = todo.pop()
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
+        out.append(defs[name])
+        if d < depth:
+            todo += [(c.func.id, d + 1) for c in ast.walk(defs[name]) if isinstance(c, ast.Call)
+                     and isinstance(c.func, ast.Name)]
+    return out
+
+
+def isolation_claims(tree: ast.Module, function: str | None = None) -> list[tuple[int, str]]:
+    """Lines where the script (or ``function`` and what it calls) builds document isolation."""
     has_bos = False
     found: dict[str, int] = {}
-    for node in ast.walk(tree):
+    roots = _reach(tree, function) if function else [tree]
+    for node in (n for root in roots for n in ast.walk(root)):
         text = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
             node.name if isinstance(node, ast.FunctionDef) else ""
         if not text:
@@ -65,8 +83,12 @@ def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tok
     if not claims:
         return _result(Status.NOT_APPLICABLE, "the script does not claim document isolation (no BOS-aware attention "
                        "split, per-document reset or BOS mask): it reads the validation stream as one text", [], data)
-    picked = doc_calls(calls)
+    picked = [c for c in doc_calls(calls) if isolation_claims(tree, c["name"].split(" ")[0])
+              or c["name"].startswith("inline block")]
     if not picked:
+        if doc_calls(calls):
+            return _result(Status.NOT_APPLICABLE, "the scoring functions that ran do not build document isolation "
+                           "themselves (the BOS-aware code is elsewhere in the script)", [], data)
         return _result(Status.ERROR, "cannot conclude: no scoring call was captured", [], data)
     evidence = [Evidence(f"claims isolation: {what}", file=script, line=line) for line, what in claims[:4]]
     results = [(c, _one(child, script, c, tokens, vocab, tolerance, data)) for c in picked]

@@ -339,7 +339,7 @@ class ScriptRuntime:
             self._freeze(rec, fn, args, kwargs)
         started = time.perf_counter()
         self.depth += 1
-        capture = cap.CrossEntropyCapture(self.row_len)
+        capture = cap.CrossEntropyCapture(self.row_len, self.producer_files())
         try:
             with capture:
                 result = fn(*args, **kwargs)
@@ -392,6 +392,11 @@ class ScriptRuntime:
                 except Exception:  # noqa: BLE001
                     out[k] = v
         return out
+
+    def producer_files(self) -> set[str]:
+        """The script and the modules beside it: where hand-made per-token scores come from."""
+        folder = os.path.dirname(os.path.abspath(self.script))
+        return {self.script} | {os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py")}
 
     # --- the entry point -------------------------------------------------------------------
 
@@ -471,7 +476,7 @@ class ScriptRuntime:
         random.setstate(rec.rng[0])
         np.random.set_state(rec.rng[1])
         torch.set_rng_state(rec.rng[2])
-        capture = cap.CrossEntropyCapture(self.row_len)
+        capture = cap.CrossEntropyCapture(self.row_len, self.producer_files())
         self.depth += 1
         try:
             with capture:

@@ -31,7 +31,8 @@ here, reported in the audit's settings):
 * ``mamba_ssm``, ``fla`` and ``einops`` (when absent): causal stand-ins, see ``ssm_shims``.
 * The command-line tools records call answer in-process (:data:`TOOLS`): ``nvidia-smi`` (logged),
   ``pyminify`` (code-size logging: the code comes back as is), ``lrzip`` (an lzma round trip).
-* Sockets refuse to connect: the child has no business on the network.
+* Sockets refuse to connect, and ``huggingface_hub``/``requests``/``wandb`` (when absent) import but
+  refuse every call: the child has no business on the network.
 
 Nothing here is imported by the parent process.
 """
@@ -210,6 +211,19 @@ class _LzmaCodec:
         return b""
 
 
+class _OfflineModule(types.ModuleType):
+    """A network library that imports but refuses every use: the sandbox has no network."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise OSError(f"{self.__name__}.{name}: network access is disabled in the golf-audit sandbox")
+
+        return refuse
+
+
 class _StubFinder:
     """Serves any submodule of the stubbed GPU packages (``triton.compiler.errors``...) as a stub."""
 
@@ -252,6 +266,9 @@ def _install_stub_modules() -> None:
             MODE_FONT=2, Compressor=_LzmaCodec, Decompressor=_LzmaCodec)
     _module("zstandard", ZstdCompressor=_LzmaCodec, ZstdDecompressor=_LzmaCodec,
             compress=codec.compress, decompress=codec.decompress)
+    for name in ("huggingface_hub", "requests", "wandb"):  # network libraries: importable, refuse to be used
+        if not _importable(name):
+            _module(name, _OfflineModule)
     if not _importable("python_minifier"):
         _module("python_minifier", minify=lambda code, *a, **k: code)
     if not _importable("numba"):
@@ -581,6 +598,18 @@ def _install_dist() -> None:
         for i in range(len(object_list)):
             object_list[i] = obj
 
+    def gather(tensor: torch.Tensor, gather_list: list | None = None, *args: Any, async_op: bool = False,
+               **kwargs: Any) -> Any:
+        if gather_list:
+            gather_list[0].copy_(tensor)
+        return _Work() if async_op else None
+
+    def scatter(tensor: torch.Tensor, scatter_list: list | None = None, *args: Any, async_op: bool = False,
+                **kwargs: Any) -> Any:
+        if scatter_list:
+            tensor.copy_(scatter_list[0])
+        return _Work() if async_op else None
+
     dist.init_process_group = init_process_group
     dist.is_initialized = lambda: state["up"]
     dist.is_available = lambda: True
@@ -594,6 +623,10 @@ def _install_dist() -> None:
     dist.broadcast_object_list = lambda *a, **k: None
     dist.all_gather = all_gather
     dist.all_gather_object = all_gather_object
+    dist.gather, dist.scatter = gather, scatter
+    dist.gather_object = lambda obj, object_gather_list=None, *a, **k: (
+        object_gather_list.__setitem__(0, obj) if object_gather_list else None)
+    dist.all_to_all_single = into
     dist.all_gather_into_tensor = into
     dist.reduce_scatter_tensor = into
     dist._all_gather_base = into
