@@ -171,3 +171,15 @@ def test_a_flag_off_in_the_submitted_run_keeps_its_path_off(tmp_path: Path) -> N
     assert audit.env.get("SLOT_ENABLED") == "0"
     slot = next(v for v in audit.functions if v.name == "eval_val_slot")
     assert slot.status is not Status.FAIL, slot.summary
+
+
+def test_a_warning_reads_the_same_in_causality_and_in_report(tmp_path: Path) -> None:
+    from golf_audit.checks.base import AuditContext
+    from golf_audit.checks.registry import get_check
+
+    (tmp_path / "train_gpt.py").write_text((SCRIPTS / "network_unused_env.py").read_text())
+    result = runner.invoke(app, ["causality", str(tmp_path), "--function", "eval_val", "--flips", "2",
+                                 "--format", "json"])
+    in_causality = {r["label"]: r["status"] for r in json.loads(result.stdout)["results"]}["GA-STATIC-006 (static)"]
+    in_report = get_check("GA-STATIC-006").evaluate(AuditContext(tmp_path)).status.value
+    assert in_causality == in_report == "warn"

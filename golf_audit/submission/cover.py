@@ -8,10 +8,12 @@ stride-64 sliding loops re-score the final positions from every window that ends
 token: those duplicates are counted and reported, and are not a violation (no ruling treats
 them as one).
 
-Static evidence (it decides when no scoring call could be captured): validation windows drawn
-at random (an RNG picks the offsets of a shard read for the ``val`` split), and a fixed
-bytes-per-token constant as the bpb denominator (a sampled score turned into bpb without
-counting the bytes of what was scored).
+Static evidence (it decides when no scoring call could be captured, and a world of one rank
+cannot show a per-rank share): validation windows drawn at random (an RNG picks the offsets of
+a shard read for the ``val`` split), a fixed bytes-per-token constant as the bpb denominator (a
+sampled score turned into bpb without counting the bytes of what was scored), and a scoring
+function fed a per-position buffer that a rank-split scorer filled with its own share, with no
+gather in between (on 8 GPUs the number covers one eighth of the validation set).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def _static_findings(tree: ast.Module, script: str) -> list[Evidence]:
                 out.append(Evidence(f"{c.func.id}(…) reads validation windows at random offsets "
                                     f"({ast.unparse(rng.func)} at line {rng.lineno}): the score is a random sample",
                                     file=script, line=c.lineno, snippet=ast.unparse(c)[:160]))
+    out += _rank_share(tree, script)
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, float):
             names = [t.id for t in node.targets if isinstance(t, ast.Name)]
@@ -60,6 +63,55 @@ def _static_findings(tree: ast.Module, script: str) -> list[Evidence]:
                 out.append(Evidence(f"{names[0]} = {node.value.value}: a fixed bytes-per-token denominator, not the "
                                     f"byte count of the scored tokens", file=script, line=node.lineno,
                                     snippet=ast.unparse(node)[:160]))
+    return out
+
+
+COLLECTIVES = ("all_reduce", "all_gather", "all_gather_object", "gather", "gather_object", "reduce",
+               "all_gather_into_tensor")
+
+
+def _rank_split(fn: ast.AST) -> bool:
+    """The function takes its share of windows/positions by rank (``windows[rank::world]``, ``s = n*rank//w``)."""
+    for n in ast.walk(fn):
+        if isinstance(n, (ast.Subscript, ast.BinOp)):
+            names = {x.id if isinstance(x, ast.Name) else x.attr for x in ast.walk(n)
+                     if isinstance(x, (ast.Name, ast.Attribute))}
+            if "rank" in names and "world_size" in names:
+                return True
+    return False
+
+
+def _collects(fn: ast.AST) -> bool:
+    return any(isinstance(c, ast.Call) and ast.unparse(c.func).split(".")[-1] in COLLECTIVES for c in ast.walk(fn))
+
+
+def _rank_share(tree: ast.Module, script: str) -> list[Evidence]:
+    """A scoring function fed a per-position buffer that a rank-split scorer filled, with no gather in
+    between: on 8 GPUs the reported number covers one rank's share of the validation set."""
+    from .analyze import scoring_functions
+
+    defs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    scorers = {f.name for f in scoring_functions(tree)}
+    out = []
+    for holder in defs.values():
+        filled: dict[str, str] = {}  # buffer name -> the rank-split scorer that fills it
+        gathered: set[str] = set()
+        for c in sorted((c for c in ast.walk(holder) if isinstance(c, ast.Call)), key=lambda c: (c.lineno, c.col_offset)):
+            name = ast.unparse(c.func).split(".")[-1]
+            args = [a for a in c.args] + [k.value for k in c.keywords]
+            if name in COLLECTIVES:
+                gathered |= {x.id for a in args for x in ast.walk(a) if isinstance(x, ast.Name)}
+            elif name in scorers and name in defs and _rank_split(defs[name]):
+                for k in c.keywords:  # an output buffer handed to the rank-split scorer
+                    if isinstance(k.value, ast.Name) and ("store" in (k.arg or "") or "out" in (k.arg or "")):
+                        filled[k.value.id] = name
+            elif name in scorers and name in defs and not _collects(defs[name]):
+                for a in args:
+                    if isinstance(a, ast.Name) and a.id in filled and a.id not in gathered:
+                        out.append(Evidence(f"{name}(…) scores {a.id}, which {filled[a.id]} fills with this rank's "
+                                            f"windows only (it splits them by rank), and nothing gathers the other "
+                                            f"ranks' share: the reported score covers 1/world_size of the "
+                                            f"validation set", file=script, line=c.lineno, snippet=ast.unparse(c)[:160]))
     return out
 
 

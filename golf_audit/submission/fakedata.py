@@ -146,23 +146,11 @@ class FakeSentencePiece:
 
 
 def canonical_luts(vocab: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(base bytes, has leading space, is boundary) per id: the challenge's byte rule."""
-    sp = type("_SP", (FakeSentencePiece,), {"vocab": vocab})()
-    base = np.zeros(vocab, dtype=np.int64)
-    space = np.zeros(vocab, dtype=bool)
-    boundary = np.ones(vocab, dtype=bool)
-    for i in range(vocab):
-        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-            continue
-        boundary[i] = False
-        if sp.is_byte(i):
-            base[i] = 1
-            continue
-        p = sp.id_to_piece(i)
-        if p.startswith("▁"):
-            space[i], p = True, p[1:]
-        base[i] = len(p.encode("utf-8"))
-    return base, space, boundary
+    """(base bytes, has leading space, is boundary) per id: the challenge's byte rule on this tokenizer."""
+    from reference_model.metric import build_luts
+
+    luts = build_luts(type("_SP", (FakeSentencePiece,), {"vocab": vocab})(), vocab)
+    return luts.base_bytes.numpy(), luts.has_leading_space.numpy(), luts.is_boundary.numpy()
 
 
 def token_bytes(tokens: np.ndarray, luts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
