@@ -16,21 +16,19 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from reference_model.evaluate import REGISTRY, get_evaluator
-
-from ..causality.engine import DEFAULT_FLIPS, DEFAULT_NORM_TOLERANCE, DEFAULT_TOLERANCE, AuditOptions, default_workers
-from ..causality.render import render
-from ..causality.report import CausalityReport
-from ..causality.run import audit_evaluator, audit_stream, audit_zoo
-from ..causality.zoo import AUDIT_STREAM_TOKENS, with_geometry
+from ..causality import DEFAULT_FLIPS, DEFAULT_NORM_TOLERANCE, DEFAULT_TOLERANCE
+from ..causality.zoo import AUDIT_STREAM_TOKENS
 from ..errors import BadInput
-from ..inputs import load_eval_inputs
 from ..output import Format, emit, stderr_console
 from .common import guarded, parse_settings
+
+if TYPE_CHECKING:  # the engine imports torch: loaded inside the command, never for --help
+    from ..causality.engine import AuditOptions
+    from ..causality.report import CausalityReport
 
 
 def audit_target(target: Path, options: AuditOptions, workers: int, *, inline: str | None = None,
@@ -52,7 +50,7 @@ def register(app: typer.Typer) -> None:
     def causality_command(
         target: Annotated[Optional[Path], typer.Argument(help="A submission's train_gpt.py or records folder: runs its own eval functions on CPU in a sandbox.", show_default=False)] = None,
         *,
-        evaluator: Annotated[Optional[str], typer.Option("--evaluator", "-e", help=f"Audit one evaluator instead of the zoo: {', '.join(sorted(REGISTRY))}.")] = None,
+        evaluator: Annotated[Optional[str], typer.Option("--evaluator", "-e", help="Audit one evaluator instead of the zoo: {evaluators}.")] = None,
         settings: Annotated[Optional[list[str]], typer.Option("--set", help="Setting of --evaluator, key=value (repeatable), e.g. --set mask=context.")] = None,
         checkpoint: Annotated[Optional[Path], typer.Option(help="Seed-format .pt state_dict or .ptz export (weights_only); shape from env vars (PRESET, NUM_LAYERS, ...). Default: the tiny demo model.")] = None,
         tokens: Annotated[Optional[Path], typer.Option(help="Challenge shard (.bin) or UTF-8 text file. Default: the demo validation stream.")] = None,
@@ -77,6 +75,14 @@ def register(app: typer.Typer) -> None:
 
         With TARGET (a submission's train_gpt.py or records folder): run its own eval functions on CPU in a sandboxed child process, beside static checks. With --evaluator: audit one reference evaluator. Exit 0 pass, 1 fail, 2 bad input or cannot conclude.
         """
+        from reference_model.evaluate import get_evaluator
+
+        from ..causality.engine import AuditOptions, default_workers
+        from ..causality.render import render
+        from ..causality.run import audit_evaluator, audit_stream, audit_zoo
+        from ..causality.zoo import with_geometry
+        from ..inputs import load_eval_inputs
+
         if flips < 1:
             raise BadInput(f"--flips must be >= 1, got {flips}")
         if not tolerance >= 0 or not norm_tolerance >= 0:

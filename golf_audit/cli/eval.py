@@ -13,18 +13,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from reference_model.evaluate import REGISTRY, Scored, get_evaluator
-
 from ..errors import BadInput, one_line
-from ..inputs import load_eval_inputs
-from ..output import Format, dumps_json, emit, stderr_console
+from ..output import SCHEMA_VERSION, Format, dumps_json, emit, stderr_console
 from .common import guarded, parse_settings
 
-from ..output import SCHEMA_VERSION
+if TYPE_CHECKING:  # torch: imported inside the command, never for --help
+    from reference_model.evaluate import Scored
 
 
 def eval_result(scored: Scored, *, evaluator: str, settings: dict[str, Any], model_source: str,
@@ -73,7 +71,7 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     @guarded
     def eval_command(
-        evaluator: Annotated[str, typer.Option("--evaluator", "-e", help=f"Evaluator name: {', '.join(sorted(REGISTRY))}.")] = "sliding",
+        evaluator: Annotated[str, typer.Option("--evaluator", "-e", help="Evaluator name: {evaluators}.")] = "sliding",
         settings: Annotated[Optional[list[str]], typer.Option("--set", help="Evaluator setting key=value (repeatable), e.g. --set mask=context.")] = None,
         checkpoint: Annotated[Optional[Path], typer.Option(help="Seed-format .pt state_dict or .ptz export; shape from env vars (PRESET, NUM_LAYERS, ...). Default: the tiny demo model.")] = None,
         tokens: Annotated[Optional[Path], typer.Option(help="Challenge shard (.bin) or UTF-8 text file. Default: the embedded corpus's validation stream.")] = None,
@@ -83,6 +81,10 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """Score a token stream with one evaluator and print val_loss / val_bpb."""
+        from reference_model.evaluate import get_evaluator
+
+        from ..inputs import load_eval_inputs
+
         values = parse_settings(settings)
         try:
             ev = get_evaluator(evaluator, values)

@@ -17,7 +17,7 @@ import enum
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich import box
@@ -25,11 +25,11 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import BadInput
-from ..output import Format, dumps_json, emit, stderr_console, plain_text
-from ..stats import (SCHEMA_VERSION, RULES, Sample, SignificanceReport, TreeRow, compare, folder_warnings,
-                     sample_from_folder, sample_from_values, walk_tree)  # fmt: skip
-from ..records import read_folder
+from ..output import SCHEMA_VERSION, Format, dumps_json, emit, plain_text, stderr_console
 from .common import guarded
+
+if TYPE_CHECKING:  # golf_audit.stats imports scipy: loaded inside the command, never for --help
+    from ..stats import Sample, SignificanceReport, TreeRow
 
 WIDTH = 200
 
@@ -201,6 +201,9 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """One-sided t-tests of per-seed val_bpb under the README and leaderboard rules (scipy.stats)."""
+        from ..records import read_folder
+        from ..stats import RULES, compare, folder_warnings, sample_from_folder, sample_from_values, walk_tree
+
         if all_tree is not None:
             if candidate is not None or values:
                 raise BadInput("--all takes no candidate")

@@ -18,16 +18,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import torch
 import typer
 
-from ..causality.engine import default_workers
 from ..errors import BadInput
-from ..inputs import load_eval_inputs
 from ..output import Format, emit, stderr_console
-from ..slotcmp.compare import check_finite, compare, parse_sweep, validate_settings
-from ..slotcmp.plot import write_plot
-from ..slotcmp.render import render
 from .common import guarded, parse_settings
 
 DEFAULT_TOKENS = 8193  # 8,192 targets: 16 SLOT batches of 32 windows at the demo's stride 16
@@ -54,6 +48,14 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """How much of a SLOT gain is leakage: bpb of sliding and of SLOT with the scored vs the context mask."""
+        import torch
+
+        from ..causality.engine import default_workers
+        from ..inputs import load_eval_inputs
+        from ..slotcmp.compare import check_finite, compare, parse_sweep, validate_settings
+        from ..slotcmp.plot import write_plot
+        from ..slotcmp.render import render
+
         shared = parse_settings(settings)
         validate_settings(shared)
         sweep_spec = parse_sweep(sweep)
