@@ -15,8 +15,9 @@ from rich.console import Console
 # Every JSON document golf-audit writes carries this; bump it when a document's shape changes.
 SCHEMA_VERSION = "1.0"
 
-# Progress and messages go to stderr; stdout carries only the report.
-stderr_console = Console(stderr=True, highlight=False)
+# Progress and messages go to stderr; stdout carries only the report. soft_wrap: a message is
+# one line however narrow the terminal (the terminal may fold it; we never insert newlines).
+stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Format(str, enum.Enum):

@@ -48,8 +48,8 @@ def test_one_leaky_evaluator_exits_1():
     (["--evaluator", "slot", "--set", "steps=many"], "steps"),
     (["--set", "mask=context"], "--set needs --evaluator"),
     (["--flips", "0"], "--flips"),
-    (["--checkpoint", "/nonexistent/model.pt"], "checkpoint not found"),
-    (["some/train_gpt.py"], "no such script"),
+    (["--checkpoint", "/nonexistent/model.pt"], "--checkpoint: /nonexistent/model.pt: not found"),
+    (["some/train_gpt.py"], "TARGET: some/train_gpt.py: not found"),
 ])
 def test_bad_inputs_exit_2_with_one_line(args, needle):
     result = _run(*args)

@@ -85,7 +85,7 @@ def test_eval_text_file(files):
     (["-e", "slot", "--set", "stepz=3"], "did you mean 'steps'"),
     (["-e", "slot", "--set", "noequals"], "key=value"),
     (["-e", "sliding", "--set", "stride=999", "--max-tokens", "300"], "stride"),
-    (["--checkpoint", "/nonexistent/model.pt"], "checkpoint not found"),
+    (["--checkpoint", "/nonexistent/model.pt"], "--checkpoint: /nonexistent/model.pt: not found"),
     (["--tokens", "/nonexistent/val.bin"], "not found"),
 ])
 def test_eval_bad_input_is_one_line_exit_2(args, needle):

@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List every check with its stable id, severity, rule and remediation."""
         from ..checks import all_checks, get_check
+        from ..inputs import output_file
+
+        output_file(output)
 
         checks = [get_check(check_id)] if check_id else all_checks()
         rows = [

@@ -102,9 +102,8 @@ class Group(TyperGroup):
 def usage_error_line(exc: BaseException) -> str:
     """A click usage error as one line: the message and where to read the command's help."""
     message = " ".join(str(getattr(exc, "format_message", lambda: str(exc))()).split())
-    ctx = getattr(exc, "ctx", None)
-    path = getattr(ctx, "command_path", None)
-    return f"{message} (see '{path} --help')" if path else message
+    message = message.replace(": Value error, ", ": ")  # typer's validation prefix says nothing
+    return f"{message} (see --help)" if getattr(exc, "ctx", None) is not None else message
 
 
 def guarded(fn: F) -> F:

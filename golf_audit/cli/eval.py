@@ -81,15 +81,10 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """Score a token stream with one evaluator and print val_loss / val_bpb."""
-        from reference_model.evaluate import get_evaluator
+        from ..inputs import evaluator_settings, load_eval_inputs, output_file
 
-        from ..inputs import load_eval_inputs
-
-        values = parse_settings(settings)
-        try:
-            ev = get_evaluator(evaluator, values)
-        except (KeyError, ValueError) as exc:
-            raise BadInput(one_line(exc)) from None
+        output_file(output)
+        ev = evaluator_settings(evaluator, parse_settings(settings))
         inputs = load_eval_inputs(checkpoint, tokens, tokenizer, max_tokens)
         stderr_console.print(f"evaluating {ev.describe()} on {inputs.tokens.numel():,} tokens")
         t0 = time.perf_counter()

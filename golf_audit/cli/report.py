@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import BadInput
 from ..findings import Severity
 from ..output import emit, stderr_console
 from ..render import ReportFormat
@@ -37,6 +38,14 @@ def register(app: typer.Typer) -> None:
         from ..render import render
         from ..render.common import counts_text, verdict_line
         from ..report import audit_single, audit_tree
+        from ..inputs import existing_dir, interpreter, output_file
+
+        existing_dir(folder, "FOLDER")
+        existing_dir(baseline, "--baseline")
+        interpreter(python)
+        output_file(output)
+        if python is not None and not dynamic:
+            raise BadInput("--python needs --dynamic (only the dynamic checks run the script)")
 
         checks = select(check)
         # The report's provenance: the command rebuilt from the parsed options, so it reads the

@@ -56,8 +56,8 @@ def parse_values(items: list[str] | None, option: str) -> list[float]:
                 value = float(part)
             except ValueError:
                 raise BadInput(f"{option}: {part!r} is not a number") from None
-            if not math.isfinite(value):
-                raise BadInput(f"{option}: {part!r} is not finite")
+            if not math.isfinite(value) or value <= 0:
+                raise BadInput(f"{option}: {part!r} is not a bpb value (a finite number > 0)")
             out.append(value)
     return out
 
@@ -204,6 +204,14 @@ def register(app: typer.Typer) -> None:
         from ..records import read_folder
         from ..stats import RULES, compare, folder_warnings, sample_from_folder, sample_from_values, walk_tree
 
+        from ..inputs import existing_dir, number, output_file
+
+        existing_dir(candidate, "CANDIDATE")
+        existing_dir(baseline, "--baseline")
+        existing_dir(all_tree, "--all")
+        output_file(output)
+        for value, option in ((baseline_mean, "--baseline-mean"), (baseline_ratio, "--baseline-ratio"), (ratio, "--ratio")):
+            number(value, option, above=0)
         if all_tree is not None:
             if candidate is not None or values:
                 raise BadInput("--all takes no candidate")
