@@ -152,7 +152,8 @@ def register(app: typer.Typer) -> None:
             say = lambda msg: stderr_console.print(f"causality: {msg}", markup=False)  # noqa: E731
             common = dict(workers=n_workers, model_name=inputs.model_source, stream_name=inputs.tokens_source,
                           progress=say)
-            say(f"auditing {'the zoo' if evaluator is None else evaluator} on {stream.numel()} tokens, "
+            short = f" (the stream has only {stream.numel()})" if stream.numel() < stream_tokens else ""
+            say(f"auditing {'the zoo' if evaluator is None else evaluator} on {stream.numel()} tokens{short}, "
                 f"{flips} flips each, {n_workers} worker(s)")
             if evaluator is None:
                 report = audit_zoo(inputs.model, inputs.luts, stream, options, **common)

@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         existing_dir(baseline, "--baseline")
         interpreter(python)
         output_file(output)
+        if recursive and baseline is not None:
+            raise BadInput("--baseline does not apply with --recursive (each folder uses the previous leader)")
         if python is not None and not dynamic:
             raise BadInput("--python needs --dynamic (only the dynamic checks run the script)")
 
@@ -61,8 +63,6 @@ def register(app: typer.Typer) -> None:
         parts += ["--format", format.value]
         command = shlex.join(parts)
         if recursive:
-            if baseline is not None:
-                stderr_console.print("--baseline is ignored with --recursive (each folder uses the previous leader)")
             report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command)
         else:
             report = audit_single(folder, baseline=baseline, dynamic=dynamic, python=python, checks=checks,

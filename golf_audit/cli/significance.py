@@ -222,6 +222,9 @@ def register(app: typer.Typer) -> None:
             stderr_console.print(f"significance: {len(rows)} folders")
             raise typer.Exit(0)
         raw_values = parse_values(values, "--values")
+        for given, option in ((values, "--values"), (baseline_values, "--baseline-values")):
+            if given and not parse_values(given, option):
+                raise BadInput(f"{option}: no number given")
         if (candidate is None) == (not raw_values):
             raise BadInput("give either a CANDIDATE_FOLDER or --values (not both)")
         warnings: list[str] = []
