@@ -43,9 +43,9 @@ def existing_file(path: str | Path | None, option: str) -> Path | None:
     """``path`` when it is a readable file; None stays None (the option was not given)."""
     if path is None:
         return None
-    path = Path(path)
-    if str(path) == "":
+    if isinstance(path, str) and not path.strip():
         raise BadInput(f"{option}: empty path")
+    path = Path(path)
     if path.is_dir():
         raise BadInput(f"{option}: {path}: is a directory, expected a file")
     if not path.exists():
@@ -59,9 +59,9 @@ def existing_dir(path: str | Path | None, option: str) -> Path | None:
     """``path`` when it is a folder; None stays None."""
     if path is None:
         return None
-    path = Path(path)
-    if str(path) == "":
+    if isinstance(path, str) and not path.strip():
         raise BadInput(f"{option}: empty path")
+    path = Path(path)
     if path.is_file():
         raise BadInput(f"{option}: {path}: not a folder (a file)")
     if not path.is_dir():
@@ -74,7 +74,7 @@ def existing_path(path: str | Path | None, option: str) -> Path | None:
     if path is None:
         return None
     path = Path(path)
-    if str(path) == "" or not path.exists():
+    if not path.exists():
         raise BadInput(f"{option}: {path}: not found")
     return path
 
@@ -83,9 +83,9 @@ def output_file(path: str | Path | None, option: str = "--output") -> Path | Non
     """A path a report can be written to: not a folder, not inside a file."""
     if path is None:
         return None
-    path = Path(path)
-    if str(path) == "":
+    if isinstance(path, str) and not path.strip():
         raise BadInput(f"{option}: empty path")
+    path = Path(path)
     if path.is_dir():
         raise BadInput(f"{option}: {path}: is a directory, expected a file name")
     for parent in path.parents:
