@@ -104,3 +104,16 @@ def test_evaluator_names_are_listed_in_the_help_that_needs_them():
     for command in ("eval", "causality"):
         _, out, _, _ = run_cli(command, "--help", columns=200)
         assert all(name in out for name in REGISTRY), out
+
+
+def test_readme_opens_with_the_two_commands_and_lists_every_command():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    # An optional venv / CPU torch line, then: install + the causality self-test, install + the tests.
+    commands = block[1:] if "venv" in block[0] else block
+    assert commands[0].split("#")[0].strip() == "python3 -m pip install -e . && golf-audit causality"
+    assert commands[1].split("#")[0].strip() == "python3 -m pip install -e '.[test,plot]' && python3 -m pytest"
+    assert "cpu" in block[0] and text.index("venv") < text.index("golf-audit causality")
+    table = text.split("## Commands", 1)[1]
+    for command in COMMANDS:
+        assert f"`golf-audit {command}" in table, command
