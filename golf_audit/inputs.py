@@ -1,6 +1,6 @@
 """What the user points the CLI at: checked values and paths, a model checkpoint, a token stream.
 
-The checks (``existing_file``, ``number``, ``evaluator_settings``, ...) refuse a bad value with
+The checks (``existing``, ``number``, ``evaluator_settings``, ...) refuse a bad value with
 one ``BadInput`` line naming the option, before anything slow starts; they import nothing heavy,
 so commands that never touch a model (``report``, ``significance``) use them too.
 
@@ -39,43 +39,24 @@ if TYPE_CHECKING:  # torch loads only when a model or a stream is actually read
 # ------------------------------------------------------------------------------ values and paths
 
 
-def existing_file(path: str | Path | None, option: str) -> Path | None:
-    """``path`` when it is a readable file; None stays None (the option was not given)."""
+FILE, FOLDER, ANY = "file", "folder", "file or folder"
+
+
+def existing(path: str | Path | None, option: str, kind: str = FILE) -> Path | None:
+    """``path`` when it exists as ``kind`` (FILE, FOLDER or ANY); None stays None (not given)."""
     if path is None:
         return None
     if isinstance(path, str) and not path.strip():
         raise BadInput(f"{option}: empty path")
     path = Path(path)
-    if path.is_dir():
-        raise BadInput(f"{option}: {path}: is a directory, expected a file")
     if not path.exists():
-        raise BadInput(f"{option}: {path}: not found")
+        raise BadInput(f"{option}: {path}: {'no such folder' if kind == FOLDER else 'not found'}")
+    if kind == FILE and path.is_dir():
+        raise BadInput(f"{option}: {path}: is a directory, expected a file")
+    if kind == FOLDER and not path.is_dir():
+        raise BadInput(f"{option}: {path}: not a folder (a file)")
     if not os.access(path, os.R_OK):
         raise BadInput(f"{option}: {path}: not readable")
-    return path
-
-
-def existing_dir(path: str | Path | None, option: str) -> Path | None:
-    """``path`` when it is a folder; None stays None."""
-    if path is None:
-        return None
-    if isinstance(path, str) and not path.strip():
-        raise BadInput(f"{option}: empty path")
-    path = Path(path)
-    if path.is_file():
-        raise BadInput(f"{option}: {path}: not a folder (a file)")
-    if not path.is_dir():
-        raise BadInput(f"{option}: {path}: no such folder")
-    return path
-
-
-def existing_path(path: str | Path | None, option: str) -> Path | None:
-    """``path`` when it is a file or a folder; None stays None."""
-    if path is None:
-        return None
-    path = Path(path)
-    if not path.exists():
-        raise BadInput(f"{option}: {path}: not found")
     return path
 
 
@@ -234,7 +215,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A checkpoint's state_dict (weights_only), from a .pt or a .ptz."""
     import torch
 
-    path = existing_file(path, "--checkpoint")
+    path = existing(path, "--checkpoint")
     if path.suffix == ".ptz":
         try:
             from reference_model.export import unpack
@@ -297,12 +278,12 @@ def load_stream(tokens: str | Path, tokenizer: str | Path | Any | None, vocab_si
     from reference_model.data import load_tokens
     from reference_model.metric import build_luts, load_tokenizer
 
-    existing_file(tokens, "--tokens")
+    existing(tokens, "--tokens")
     if tokenizer is None:
         raise BadInput("--tokens needs --tokenizer (the SentencePiece .model that defines the bytes)")
     sp = tokenizer
     if isinstance(tokenizer, (str, Path)):
-        existing_file(tokenizer, "--tokenizer")
+        existing(tokenizer, "--tokenizer")
         try:
             sp = load_tokenizer(tokenizer)
         except (OSError, ValueError) as exc:
@@ -331,9 +312,9 @@ def load_eval_inputs(checkpoint: str | Path | None = None, tokens: str | Path | 
     """Model + stream + LUTs for an evaluation, with the demo standing in for what is absent."""
     from reference_model.metric import build_luts
 
-    existing_file(checkpoint, "--checkpoint")
-    existing_file(tokens, "--tokens")
-    existing_file(tokenizer, "--tokenizer")
+    existing(checkpoint, "--checkpoint")
+    existing(tokens, "--tokens")
+    existing(tokenizer, "--tokenizer")
     if tokenizer is not None and tokens is None:
         raise BadInput("--tokenizer needs --tokens (the demo stream is read with the demo's own tokenizer)")
     if max_tokens is not None and max_tokens < 2:

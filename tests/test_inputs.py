@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from golf_audit.cli import app
 from golf_audit.errors import BadInput, one_line
-from golf_audit.inputs import (Bounds, evaluator_settings, existing_dir, existing_file, existing_path, interpreter,
+from golf_audit.inputs import (ANY, FOLDER, Bounds, evaluator_settings, existing, interpreter,
                                number, output_file)
 
 REPO = Path(__file__).resolve().parents[1]
 TRACK = REPO / "tests" / "fixtures" / "report" / "tree" / "track_10min_16mb"
-FOLDER = TRACK / "2026-01-05_Better"
+RECORD = TRACK / "2026-01-05_Better"
 SCRIPT = REPO / "tests" / "fixtures" / "scripts" / "sliding_legal.py"
 runner = CliRunner()
 
@@ -121,7 +121,7 @@ SIGNIFICANCE = [
     (["--values", "1.2", "--baseline-values", "0", "--ratio", "0.6"], "--baseline-values: '0' is not a bpb value"),
     (["{missing}", "--baseline-mean", "1.3"], "CANDIDATE: {missing}: no such folder"),
     (["{file}", "--baseline-mean", "1.3"], "CANDIDATE: {file}: not a folder (a file)"),
-    ([str(FOLDER), "--baseline", "{missing}"], "--baseline: {missing}: no such folder"),
+    ([str(RECORD), "--baseline", "{missing}"], "--baseline: {missing}: no such folder"),
     (["--all", "{file}"], "--all: {file}: not a folder"),
     (["--values", "1.2", "--baseline-mean", "1.3", "--output", "{dir}"], "--output: {dir}: is a directory"),
     (["--values", "1.2", "--baseline-mean", "x"], CLICK + " '--baseline-mean'"),
@@ -144,19 +144,19 @@ SLOT_COMPARE = [
 ARTIFACT = [
     (["{missing}"], "FOLDER: {missing}: no such folder"),
     (["{file}"], "FOLDER: {file}: not a folder (a file)"),
-    ([str(FOLDER), "--output", "{dir}"], "--output: {dir}: is a directory"),
+    ([str(RECORD), "--output", "{dir}"], "--output: {dir}: is a directory"),
 ]
 
 REPORT = [
     (["{missing}"], "FOLDER: {missing}: no such folder"),
     (["{file}"], "FOLDER: {file}: not a folder (a file)"),
-    ([str(FOLDER), "--baseline", "{file}"], "--baseline: {file}: not a folder (a file)"),
-    ([str(FOLDER), "--python", "python3"], "--python needs --dynamic"),
-    ([str(FOLDER), "--dynamic", "--python", "no-such-python-3.99"], "--python: no such interpreter"),
-    ([str(TRACK), "--recursive", "--baseline", str(FOLDER)], "--baseline does not apply with --recursive"),
-    ([str(FOLDER), "--check", "GA-NOPE-001"], "unknown check"),
-    ([str(FOLDER), "--fail-on", "fatal"], CLICK + " '--fail-on'"),
-    ([str(FOLDER), "--output", "{dir}"], "--output: {dir}: is a directory"),
+    ([str(RECORD), "--baseline", "{file}"], "--baseline: {file}: not a folder (a file)"),
+    ([str(RECORD), "--python", "python3"], "--python needs --dynamic"),
+    ([str(RECORD), "--dynamic", "--python", "no-such-python-3.99"], "--python: no such interpreter"),
+    ([str(TRACK), "--recursive", "--baseline", str(RECORD)], "--baseline does not apply with --recursive"),
+    ([str(RECORD), "--check", "GA-NOPE-001"], "unknown check"),
+    ([str(RECORD), "--fail-on", "fatal"], CLICK + " '--fail-on'"),
+    ([str(RECORD), "--output", "{dir}"], "--output: {dir}: is a directory"),
 ]
 
 CHECKS = [
@@ -190,18 +190,18 @@ def test_usage_errors_are_one_line_too():
 def test_existing_paths(tmp_path):
     f = tmp_path / "f.txt"
     f.write_text("x")
-    assert existing_file(f, "--x") == f and existing_file(None, "--x") is None
-    assert existing_dir(tmp_path, "--x") == tmp_path and existing_path(f, "--x") == f
+    assert existing(f, "--x") == f and existing(None, "--x") is None
+    assert existing(tmp_path, "--x", FOLDER) == tmp_path and existing(f, "--x", ANY) == f
     with pytest.raises(BadInput, match=r"^--x: .*: not found$"):
-        existing_file(tmp_path / "nope", "--x")
+        existing(tmp_path / "nope", "--x")
     with pytest.raises(BadInput, match="is a directory, expected a file"):
-        existing_file(tmp_path, "--x")
+        existing(tmp_path, "--x")
     with pytest.raises(BadInput, match="empty path"):
-        existing_file("", "--x")
+        existing("", "--x")
     with pytest.raises(BadInput, match=r"not a folder \(a file\)"):
-        existing_dir(f, "--x")
+        existing(f, "--x", FOLDER)
     with pytest.raises(BadInput, match="no such folder"):
-        existing_dir(tmp_path / "nope", "--x")
+        existing(tmp_path / "nope", "--x", FOLDER)
 
 
 def test_output_file(tmp_path):

@@ -34,9 +34,9 @@ def register(app: typer.Typer) -> None:
         from ..artifact import audit_artifact, audit_time_limits
         from ..artifact.render import exit_code, render, verdict
 
-        from ..inputs import existing_dir, output_file
+        from ..inputs import FOLDER, existing, output_file
 
-        existing_dir(folder, "FOLDER")
+        existing(folder, "FOLDER", FOLDER)
         output_file(output)
         report = audit_artifact(folder)
         times = audit_time_limits(report.record)

@@ -53,12 +53,12 @@ def register(app: typer.Typer) -> None:
         Fetches refs/pull/N/head when the clone lacks it, diffs it against its merge base with the main branch, picks each folder's baseline by PR number (the best earlier record of its track), runs the full report and prints one Markdown comment whose evidence links into the PR's commit (GitHub remotes; repository paths otherwise).
         """
         from ..checks import select
-        from ..inputs import existing_dir, interpreter, number as check_number, output_file
+        from ..inputs import FOLDER, existing, interpreter, number as check_number, output_file
         from ..pr import audit_pr, render_json, render_markdown, render_sarif
         from ..render.common import counts_text
 
         check_number(number, "NUMBER", minimum=1)
-        existing_dir(repo, "--repo")
+        existing(repo, "--repo", FOLDER)
         interpreter(python)
         output_file(output)
         output_file(sarif, "--sarif")

@@ -38,10 +38,10 @@ def register(app: typer.Typer) -> None:
         from ..render import render
         from ..render.common import counts_text, verdict_line
         from ..report import audit_single, audit_tree
-        from ..inputs import existing_dir, interpreter, output_file
+        from ..inputs import FOLDER, existing, interpreter, output_file
 
-        existing_dir(folder, "FOLDER")
-        existing_dir(baseline, "--baseline")
+        existing(folder, "FOLDER", FOLDER)
+        existing(baseline, "--baseline", FOLDER)
         interpreter(python)
         output_file(output)
         if recursive and baseline is not None:

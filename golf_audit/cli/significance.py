@@ -204,11 +204,11 @@ def register(app: typer.Typer) -> None:
         from ..records import read_folder
         from ..stats import RULES, compare, folder_warnings, sample_from_folder, sample_from_values, walk_tree
 
-        from ..inputs import existing_dir, number, output_file
+        from ..inputs import FOLDER, existing, number, output_file
 
-        existing_dir(candidate, "CANDIDATE")
-        existing_dir(baseline, "--baseline")
-        existing_dir(all_tree, "--all")
+        existing(candidate, "CANDIDATE", FOLDER)
+        existing(baseline, "--baseline", FOLDER)
+        existing(all_tree, "--all", FOLDER)
         output_file(output)
         for value, option in ((baseline_mean, "--baseline-mean"), (baseline_ratio, "--baseline-ratio"), (ratio, "--ratio")):
             number(value, option, above=0)
