@@ -96,7 +96,7 @@ CAUSALITY = [
     (["--tokenizer", "{missing}"], "--tokenizer: {missing}: not found"),
     (["--inline", "if args.slot"], "--inline needs TARGET"),
     (["--python", "python3"], "--python needs TARGET"),
-    (["{missing}"], "TARGET: {missing}: not found"),
+    (["{missing}"], "no such script"),
     ([str(SCRIPT), "--checkpoint", "{file}"], "--checkpoint does not apply to TARGET"),
     ([str(SCRIPT), "-e", "slot"], "--evaluator does not apply to TARGET"),
     ([str(SCRIPT), "--python", "no-such-python-3.99"], "--python: no such interpreter: no-such-python-3.99"),

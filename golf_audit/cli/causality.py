@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
         With TARGET (a submission's train_gpt.py or records folder): run its own eval functions on CPU in a sandboxed child process, beside static checks. With --evaluator: audit one reference evaluator. Exit 0 pass, 1 fail, 2 bad input or cannot conclude.
         """
-        from ..inputs import (ANY, evaluator_settings, existing, interpreter, non_empty, number,
+        from ..inputs import (evaluator_settings, existing, interpreter, non_empty, number,
                               output_file)
 
         number(flips, "--flips", minimum=1)
@@ -121,7 +121,6 @@ def register(app: typer.Typer) -> None:
             given = [name for name, value in model_only.items() if value]
             if given:
                 raise BadInput(f"{given[0]} does not apply to TARGET (the script builds its own model and stream)")
-            existing(target, "TARGET", ANY)
             existing(adapter, "--adapter")
             interpreter(python)
             non_empty(function, "--function")
