@@ -123,6 +123,7 @@ SIGNIFICANCE = [
     (["{file}", "--baseline-mean", "1.3"], "CANDIDATE: {file}: not a folder (a file)"),
     ([str(RECORD), "--baseline", "{missing}"], "--baseline: {missing}: no such folder"),
     (["--all", "{file}"], "--all: {file}: not a folder"),
+    (["--all", str(TRACK), "--baseline-mean", "1.2"], "--baseline-mean does not apply with --all"),
     (["--values", "1.2", "--baseline-mean", "1.3", "--output", "{dir}"], "--output: {dir}: is a directory"),
     (["--values", "1.2", "--baseline-mean", "x"], CLICK + " '--baseline-mean'"),
 ]

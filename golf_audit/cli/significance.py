@@ -215,6 +215,11 @@ def register(app: typer.Typer) -> None:
         if all_tree is not None:
             if candidate is not None or values:
                 raise BadInput("--all takes no candidate")
+            given = [name for name, value in (("--baseline", baseline), ("--baseline-mean", baseline_mean),
+                                              ("--baseline-values", baseline_values), ("--ratio", ratio),
+                                              ("--baseline-ratio", baseline_ratio)) if value]
+            if given:
+                raise BadInput(f"{given[0]} does not apply with --all (each folder uses the previous leader)")
             rows = walk_tree(all_tree, margin_units=margin_units.value)
             if not rows:
                 raise BadInput(f"{all_tree}: no records folders")
