@@ -100,6 +100,18 @@ def merge_base(repo: Path, a: str, b: str) -> str:
     return out.splitlines()[0]
 
 
+def landing_commit(repo: Path, base: str, number: int) -> str | None:
+    """The commit on ``base``'s first-parent chain that landed PR ``number`` (its subject names it)."""
+    from .records.chronology import pr_from_subject
+
+    log = text(repo, "log", "--first-parent", "--format=%H%x1f%s", base)
+    for line in log.splitlines():
+        sha, _, subject = line.partition("\x1f")
+        if pr_from_subject(subject) == number:
+            return sha
+    return None
+
+
 @dataclass(frozen=True)
 class ChangedFolder:
     """A records folder a PR touches: its repo path and whether the PR adds it."""

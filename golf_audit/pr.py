@@ -102,6 +102,13 @@ def audit_pr(repo: str | Path, number: int, workdir: Path, *, remote: str = "ori
     if base_sha is None:
         raise BadInput(f"--base: {base_name} names no commit in {root}")
     fork_point = gitrepo.merge_base(root, base_sha, head)
+    if fork_point == head:
+        # Already merged: the PR's changes are what its landing commit brought to the branch.
+        landing = gitrepo.landing_commit(root, base_sha, number)
+        if landing is None:
+            raise BadInput(f"PR #{number} is already in {base_name} and no merge commit on it names #{number}")
+        fork_point = gitrepo.resolve(root, f"{landing}^1") or fork_point
+        say(f"PR #{number} is merged ({landing[:12]}): diffed against the branch before it")
     changed, others = gitrepo.changed_records_folders(root, fork_point, head)
     if not changed:
         raise BadInput(f"PR #{number} adds or changes no records/<track>/<folder> "

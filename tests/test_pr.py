@@ -257,3 +257,13 @@ def test_changed_folders_ignore_deleted_ones_and_list_other_files(challenge):
     # The reverse diff deletes the folder: nothing to audit, and it is not reported as changed.
     folders, _ = gitrepo.changed_records_folders(up, "refs/pull/12/head", base)
     assert folders == []
+
+
+def test_a_merged_pr_is_audited_as_it_landed(challenge):
+    # #2 is merged: its changes are what its merge commit brought; nothing came before it but the launch.
+    code, out, err = run_pr("2", "--repo", str(challenge["clone"]), "--no-dynamic", "--format", "json")
+    assert code in (0, 1), err
+    assert "is merged" in err
+    folder = json.loads(out)["folders"][0]
+    assert folder["path"] == f"{TRACK}/2026-01-03_Mid" and folder["added"] is True
+    assert folder["baseline"]["path"] == f"{TRACK}/2026-01-01_Baseline" and folder["baseline"]["pr"] == 0
