@@ -67,19 +67,24 @@ def pr_ref(number: int) -> str:
     return f"refs/pull/{number}/head"
 
 
-def pr_head(repo: Path, number: int, remote: str) -> tuple[str, bool]:
-    """(commit, fetched): the PR's head commit, fetched from ``remote`` when not already present."""
+def pr_head(repo: Path, number: int, remote: str) -> tuple[str | None, str]:
+    """(commit or None, how): the PR's head, from the clone or fetched from ``remote``.
+
+    None (with why in ``how``) when the clone lacks the ref and it cannot be fetched: the
+    caller may still find a merged PR through its merge commit.
+    """
     ref = pr_ref(number)
     sha = resolve(repo, ref)
     if sha is not None:
-        return sha, False
+        return sha, f"{ref} (in the clone)"
     if not remote_url(repo, remote):
-        raise BadInput(f"PR #{number}: {ref} is not in the clone and there is no remote {remote!r} to fetch it from")
-    git(repo, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
+        return None, f"{ref} is not in the clone and there is no remote {remote!r} to fetch it from"
+    try:
+        git(repo, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
+    except BadInput as exc:
+        return None, str(exc)
     sha = resolve(repo, ref)
-    if sha is None:
-        raise BadInput(f"PR #{number}: fetched {ref} from {remote} but it names no commit")
-    return sha, True
+    return (sha, f"fetched {ref} from {remote}") if sha else (None, f"fetched {ref} from {remote}: no commit")
 
 
 def default_base(repo: Path, remote: str) -> str:

@@ -28,8 +28,17 @@ from .findings import Evidence, Severity
 from .output import SCHEMA_VERSION
 
 # Baseline folders are read for their per-seed values only (submission.json, logs, README):
-# model artifacts and shards of earlier records are not needed and can be large.
+# their code, model artifacts and shards are not needed and can be large.
 BASELINE_MAX_FILE_BYTES = 4_000_000
+
+
+def _baseline_file(path: str, size: int) -> bool:
+    from .records.folder import LOG_SUFFIXES
+
+    name = path.rsplit("/", 1)[-1].lower()
+    suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    wanted = suffix in LOG_SUFFIXES or suffix == ".json" or name.startswith("readme")
+    return wanted and size <= BASELINE_MAX_FILE_BYTES
 
 
 @dataclass
@@ -95,18 +104,23 @@ def audit_pr(repo: str | Path, number: int, workdir: Path, *, remote: str = "ori
     if number < 1:
         raise BadInput(f"PR number must be >= 1, got {number}")
     root = gitrepo.repo_root(Path(repo))
-    head, fetched = gitrepo.pr_head(root, number, remote)
-    say(f"PR #{number}: head {head[:12]}" + (f" (fetched {gitrepo.pr_ref(number)} from {remote})" if fetched else ""))
     base_name = base or gitrepo.default_base(root, remote)
     base_sha = gitrepo.resolve(root, base_name)
     if base_sha is None:
         raise BadInput(f"--base: {base_name} names no commit in {root}")
-    fork_point = gitrepo.merge_base(root, base_sha, head)
-    if fork_point == head:
-        # Already merged: the PR's changes are what its landing commit brought to the branch.
-        landing = gitrepo.landing_commit(root, base_sha, number)
+    head, how = gitrepo.pr_head(root, number, remote)
+    landing = gitrepo.landing_commit(root, base_sha, number)
+    if head is None:
         if landing is None:
-            raise BadInput(f"PR #{number} is already in {base_name} and no merge commit on it names #{number}")
+            raise BadInput(f"PR #{number}: {how}")
+        # A merged PR needs no ref: its merge commit's second parent is its head (a squash: the commit).
+        head = gitrepo.resolve(root, f"{landing}^2") or landing
+        how = f"merge commit {landing[:12]} on {base_name}"
+    fetched = how.startswith("fetched")
+    say(f"PR #{number}: head {head[:12]} ({how})")
+    fork_point = gitrepo.merge_base(root, base_sha, head)
+    if landing is not None and (fork_point == head or head == landing):
+        # Already merged: the PR's changes are what its landing commit brought to the branch.
         fork_point = gitrepo.resolve(root, f"{landing}^1") or fork_point
         say(f"PR #{number} is merged ({landing[:12]}): diffed against the branch before it")
     changed, others = gitrepo.changed_records_folders(root, fork_point, head)
@@ -146,8 +160,11 @@ def _audit_folder(root: Path, audit: PrAudit, folder: gitrepo.ChangedFolder, scr
             f"best of {baseline.earlier} earlier)")
     if dynamic:
         say(f"{folder.path}: dynamic checks run the PR's train_gpt.py in a sandbox (minutes on CPU)")
-    report = audit_single(local, baseline=baseline.local if baseline else None, dynamic=dynamic, python=python,
-                          checks=checks, fail_on=fail_on, command=audit.command)
+    try:
+        report = audit_single(local, baseline=baseline.local if baseline else None, dynamic=dynamic, python=python,
+                              checks=checks, fail_on=fail_on, command=audit.command)
+    except GolfAuditError as exc:  # name the folder as the reviewer knows it, not our scratch copy
+        raise type(exc)(one_line(exc).replace(str(local), folder.path)) from None
     for folder_audit in report.folders:
         folder_audit.commit = audit.head  # the exported copy is no checkout; the PR's commit is its version
         folder_audit.baseline = baseline.path if baseline else None
@@ -178,8 +195,7 @@ def choose_baseline(root: Path, rev: str, track: str, before: int, *, exclude: s
         if path in exclude:
             continue
         name = path.rsplit("/", 1)[-1]
-        small = [f for f in folder_files if f.size <= BASELINE_MAX_FILE_BYTES]
-        gitrepo.export(root, small, dest)
+        gitrepo.export(root, [f for f in folder_files if _baseline_file(f.path, f.size)], dest)
         local = dest / path
         pr = numbers.get(root / path) or declared_pr_number(local)
         if pr is None:

@@ -267,3 +267,96 @@ def test_a_merged_pr_is_audited_as_it_landed(challenge):
     folder = json.loads(out)["folders"][0]
     assert folder["path"] == f"{TRACK}/2026-01-03_Mid" and folder["added"] is True
     assert folder["baseline"]["path"] == f"{TRACK}/2026-01-01_Baseline" and folder["baseline"]["pr"] == 0
+
+
+# ------------------------------------------------------------------------------ the real records
+
+
+@pytest.fixture(scope="module")
+def real_challenge(shared_dir, tmp_path_factory) -> dict:
+    """The real track_10min_16mb history replayed: each folder lands in a "Merge pull request #N"
+    commit in PR order (the launch snapshot first; no refs/pull/* for them, so `pr` must find
+    merged PRs by their merge commits), and labelled PR #1217 is published as refs/pull/1217/head only."""
+    truth = json.loads((shared_dir / "records" / "GROUND_TRUTH.json").read_text())["rows"]
+    rows = [r for r in truth if r["track"] == "track_10min_16mb"]
+    upstream = tmp_path_factory.mktemp("real") / "upstream"
+    upstream.mkdir()
+    git(upstream, "init", "-q", "-b", "main")
+    by_pr: dict[int, list[str]] = {}
+    for r in rows:
+        by_pr.setdefault(r["pr_number"] or 0, []).append(r["folder"])
+    src = shared_dir / "records" / "track_10min_16mb"
+    for number in sorted(by_pr):
+        if number:
+            git(upstream, "checkout", "-q", "-b", f"pr{number}", "main")
+        for folder in by_pr[number]:
+            shutil.copytree(src / folder, upstream / TRACK / folder)
+        git(upstream, "add", "-A")
+        git(upstream, "commit", "-q", "-m", "Launch snapshot" if not number else f"PR {number}")
+        if number:
+            git(upstream, "checkout", "-q", "main")
+            git(upstream, "merge", "-q", "--no-ff", f"pr{number}", "-m", f"Merge pull request #{number} from x/pr{number}")
+            git(upstream, "branch", "-q", "-D", f"pr{number}")
+    labelled = shared_dir / "prs" / "pr1217"
+    git(upstream, "checkout", "-q", "-b", "pr1217", "main")
+    shutil.copytree(labelled / "records", upstream / "records", dirs_exist_ok=True)
+    git(upstream, "add", "-A")
+    git(upstream, "commit", "-q", "-m", "SLOT with a shared delta")
+    git(upstream, "update-ref", "refs/pull/1217/head", "HEAD")
+    git(upstream, "checkout", "-q", "main")
+    return {"repo": upstream, "rows": rows}
+
+
+def _check_predecessor(real_challenge: dict, number: int, checks: tuple[str, ...] = ()) -> None:
+    extra = [a for c in checks for a in ("--check", c)]
+    code, out, err = run_pr(str(number), "--repo", str(real_challenge["repo"]), "--no-dynamic", "--format", "json",
+                            *extra)
+    assert code in (0, 1, 2) and out, err  # the verdict is the checks' business; the baseline is ours
+    folders = {f["path"].rsplit("/", 1)[-1]: f for f in json.loads(out)["folders"]}
+    expected = {r["folder"]: r["predecessor"] for r in real_challenge["rows"] if r["pr_number"] == number}
+    assert set(folders) == set(expected)
+    for name, predecessor in expected.items():
+        got = folders[name]["baseline"]
+        assert got["path"] == f"{TRACK}/{predecessor['folder']}", (name, got, predecessor)
+        assert got["pr"] == (predecessor["pr"] or 0)
+        assert got["mean_val_bpb"] == pytest.approx(predecessor["mean_val_bpb"], abs=1e-8)
+
+
+@pytest.mark.parametrize("number", [65, 1530])  # two folders in one PR; a late record
+def test_real_merged_prs_get_the_ground_truth_predecessor(real_challenge, number):
+    """The baseline `pr` picks is GROUND_TRUTH's predecessor: the best earlier record by PR number."""
+    _check_predecessor(real_challenge, number)
+
+
+def _merged_prs() -> list:
+    """Every merged PR of the track (collected only where ../shared is present)."""
+    from conftest import SHARED
+
+    truth = SHARED / "records" / "GROUND_TRUTH.json"
+    if not truth.is_file():
+        return []
+    rows = json.loads(truth.read_text())["rows"]
+    numbers = sorted({r["pr_number"] for r in rows if r["track"] == "track_10min_16mb" and r["pr_number"]})
+    # The records reader's per-seed values differ from GROUND_TRUTH's for these folders; the rule
+    # that picks the baseline is not at fault (strict: a fixed reader makes these pass, and fail here).
+    reader = {162: "MLP3x_QAT_Int6_SlidingWindow's 3 seeds are in its README table only; the reader sees 1 (log)",
+              1736: "PR1626_CaseOps_Taper: the reader finds 2 of its 3 seeds",
+              1851: "SparseGate_QuantGate_Loop45…: the reader's per-seed values give mean 1.06349486, not 1.0633495"}
+    return [pytest.param(n, marks=pytest.mark.xfail(reason=reader[n], strict=True)) if n in reader else n
+            for n in numbers]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", _merged_prs())
+def test_real_every_merged_pr_gets_its_predecessor(real_challenge, number):
+    _check_predecessor(real_challenge, number, checks=("GA-SIG-002",))
+
+
+def test_real_open_pr_is_audited_against_the_record_it_had_to_beat(real_challenge):
+    """Labelled PR #1217 ("context-only" SLOT): fetched from refs/pull, baseline #1204, evidence by repo path."""
+    code, out, err = run_pr("1217", "--repo", str(real_challenge["repo"]), "--no-dynamic")
+    assert code == 1, (out, err)  # at least its eval time (671.5 s in a log) is over the limit
+    assert "PR #1217 adds `records/track_10min_16mb/2026-04-01_MuonEqR_ContextSLOT_QKGain5`" in out
+    assert "baseline `records/track_10min_16mb/2026-03-31_ParallelResiduals_MiniDepthRecurrence`: PR #1204" in out
+    assert "| ✖ | `GA-TIME-002` |" in out
+    assert "`records/track_10min_16mb/2026-04-01_MuonEqR_ContextSLOT_QKGain5/train_seed" in out
