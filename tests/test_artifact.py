@@ -135,7 +135,7 @@ def test_cli_json_and_markdown(tmp_path: Path) -> None:
 
 def test_cli_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["artifact", str(tmp_path / "missing")])
-    assert result.exit_code == 2 and "not a folder" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "no such folder" in result.output and "Traceback" not in result.output
     empty = runner.invoke(app, ["artifact", str(tmp_path)])
     assert empty.exit_code == 2, empty.output
 

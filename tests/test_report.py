@@ -162,7 +162,7 @@ def test_github_action_example_posts_markdown() -> None:
     doc = yaml.safe_load(path.read_text())
     steps = doc["jobs"]["audit"]["steps"]
     script = next(s["run"] for s in steps if s.get("id") == "audit")
-    assert "--format markdown" in script and "--baseline" in script
+    assert "golf-audit pr " in script and "--output report.md" in script  # the PR comment comes from `golf-audit pr`
     assert any("createComment" in s.get("with", {}).get("script", "") for s in steps)
 
 

@@ -96,7 +96,7 @@ def test_cli_writes_report_and_plot(tmp_path):
     (["--set", "steps"], "--set expects key=value"),
     (["--sweep", "momentum=1"], "--sweep expects"),
     (["--plot", "x.png"], "--plot needs --sweep"),
-    (["--checkpoint", "/nonexistent.pt"], "checkpoint not found"),
+    (["--checkpoint", "/nonexistent.pt"], "--checkpoint: /nonexistent.pt: not found"),
     (["--tokens", "/nonexistent.bin"], "nonexistent"),
 ])
 def test_bad_inputs_exit_2_with_one_line(args, needle):

@@ -12,10 +12,10 @@ import io
 import lzma
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from reference_model.export import ArtifactError, read_container
+if TYPE_CHECKING:  # torch is imported where an artifact is opened: a folder without one never pays for it
+    import torch
 
 ARTIFACT_SUFFIXES = (".ptz", ".pt")
 # Magic numbers of the compressors seen in records; used only to name what we cannot open.
@@ -100,6 +100,9 @@ def inspect_artifact(path: str | Path) -> ArtifactFile:
         return ArtifactFile(path, 0, "unreadable", False, f"cannot read ({exc.strerror or exc})")
     kind = _sniff(blob)
     art = ArtifactFile(path, len(blob), kind, None)
+    import torch
+
+    from reference_model.export import ArtifactError, read_container
     if kind.startswith("xz") or kind.startswith("lzma"):
         try:
             W, M = read_container(blob)

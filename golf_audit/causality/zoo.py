@@ -22,8 +22,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_model.evaluate import REGISTRY
-
 from ..findings import Status
 
 AUDIT_SEQ_LEN = 32
@@ -86,6 +84,8 @@ ZOO: tuple[ZooMember, ...] = (
 
 def with_geometry(evaluator: str, settings: dict[str, str]) -> dict[str, str]:
     """``settings`` plus the audit geometry for the fields this evaluator has (explicit ones win)."""
+    from reference_model.evaluate import REGISTRY  # torch: not needed to read the audit geometry constants
+
     cls = REGISTRY.get(evaluator)
     if cls is None:
         return dict(settings)

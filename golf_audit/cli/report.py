@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import BadInput
 from ..findings import Severity
 from ..output import emit, stderr_console
 from ..render import ReportFormat
@@ -37,6 +38,16 @@ def register(app: typer.Typer) -> None:
         from ..render import render
         from ..render.common import counts_text, verdict_line
         from ..report import audit_single, audit_tree
+        from ..inputs import FOLDER, existing, interpreter, output_file
+
+        existing(folder, "FOLDER", FOLDER)
+        existing(baseline, "--baseline", FOLDER)
+        interpreter(python)
+        output_file(output)
+        if recursive and baseline is not None:
+            raise BadInput("--baseline does not apply with --recursive (each folder uses the previous leader)")
+        if python is not None and not dynamic:
+            raise BadInput("--python needs --dynamic (only the dynamic checks run the script)")
 
         checks = select(check)
         # The report's provenance: the command rebuilt from the parsed options, so it reads the
@@ -52,8 +63,6 @@ def register(app: typer.Typer) -> None:
         parts += ["--format", format.value]
         command = shlex.join(parts)
         if recursive:
-            if baseline is not None:
-                stderr_console.print("--baseline is ignored with --recursive (each folder uses the previous leader)")
             report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command)
         else:
             report = audit_single(folder, baseline=baseline, dynamic=dynamic, python=python, checks=checks,

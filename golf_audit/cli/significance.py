@@ -17,7 +17,7 @@ import enum
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich import box
@@ -25,11 +25,11 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import BadInput
-from ..output import Format, dumps_json, emit, stderr_console, plain_text
-from ..stats import (SCHEMA_VERSION, RULES, Sample, SignificanceReport, TreeRow, compare, folder_warnings,
-                     sample_from_folder, sample_from_values, walk_tree)  # fmt: skip
-from ..records import read_folder
+from ..output import SCHEMA_VERSION, Format, dumps_json, emit, plain_text, stderr_console
 from .common import guarded
+
+if TYPE_CHECKING:  # golf_audit.stats imports scipy: loaded inside the command, never for --help
+    from ..stats import Sample, SignificanceReport, TreeRow
 
 WIDTH = 200
 
@@ -56,8 +56,8 @@ def parse_values(items: list[str] | None, option: str) -> list[float]:
                 value = float(part)
             except ValueError:
                 raise BadInput(f"{option}: {part!r} is not a number") from None
-            if not math.isfinite(value):
-                raise BadInput(f"{option}: {part!r} is not finite")
+            if not math.isfinite(value) or value <= 0:
+                raise BadInput(f"{option}: {part!r} is not a bpb value (a finite number > 0)")
             out.append(value)
     return out
 
@@ -201,9 +201,25 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """One-sided t-tests of per-seed val_bpb under the README and leaderboard rules (scipy.stats)."""
+        from ..records import read_folder
+        from ..stats import RULES, compare, folder_warnings, sample_from_folder, sample_from_values, walk_tree
+
+        from ..inputs import FOLDER, existing, number, output_file
+
+        existing(candidate, "CANDIDATE", FOLDER)
+        existing(baseline, "--baseline", FOLDER)
+        existing(all_tree, "--all", FOLDER)
+        output_file(output)
+        for value, option in ((baseline_mean, "--baseline-mean"), (baseline_ratio, "--baseline-ratio"), (ratio, "--ratio")):
+            number(value, option, above=0)
         if all_tree is not None:
             if candidate is not None or values:
                 raise BadInput("--all takes no candidate")
+            given = [name for name, value in (("--baseline", baseline), ("--baseline-mean", baseline_mean),
+                                              ("--baseline-values", baseline_values), ("--ratio", ratio),
+                                              ("--baseline-ratio", baseline_ratio)) if value]
+            if given:
+                raise BadInput(f"{given[0]} does not apply with --all (each folder uses the previous leader)")
             rows = walk_tree(all_tree, margin_units=margin_units.value)
             if not rows:
                 raise BadInput(f"{all_tree}: no records folders")
@@ -211,6 +227,9 @@ def register(app: typer.Typer) -> None:
             stderr_console.print(f"significance: {len(rows)} folders")
             raise typer.Exit(0)
         raw_values = parse_values(values, "--values")
+        for given, option in ((values, "--values"), (baseline_values, "--baseline-values")):
+            if given and not parse_values(given, option):
+                raise BadInput(f"{option}: no number given")
         if (candidate is None) == (not raw_values):
             raise BadInput("give either a CANDIDATE_FOLDER or --values (not both)")
         warnings: list[str] = []

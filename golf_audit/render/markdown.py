@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import html
+from typing import Callable, Optional
 
-from ..findings import CheckResult, Status
+from ..findings import CheckResult, Evidence, Status
 from ..report import ARTIFACT_IDS, TIME_IDS, AuditReport, FolderAudit
 from . import common
 from .common import number
 
 FOOTER_LABEL = "golf-audit"
+# Where a piece of evidence can be read (e.g. a permalink into the PR's commit), or None.
+Linker = Callable[[FolderAudit, Evidence], Optional[str]]
 
 
 def _text(text: str) -> str:
@@ -32,13 +35,14 @@ def _checks_table(results: list[CheckResult]) -> list[str]:
     return lines
 
 
-def _details(r: CheckResult) -> list[str]:
+def _details(r: CheckResult, audit: FolderAudit | None = None, link: Linker | None = None) -> list[str]:
     lines = [f"<details><summary>{r.status.symbol} <code>{r.check_id}</code> {_text(r.title)}: {r.status.value}</summary>", ""]
     lines.append(_text(r.summary))
     lines.append("")
     lines.append(f"- Rule: {_text(r.rule)}")
     for ev in r.evidence:
-        parts = [f"`{common.location(ev)}`"] if ev.file else []
+        url = link(audit, ev) if link and audit and ev.file else None
+        parts = [f"[`{common.location(ev)}`]({url})" if url else f"`{common.location(ev)}`"] if ev.file else []
         parts.append(_cell(ev.message))
         m = common.measured(ev)
         if m:
@@ -52,13 +56,13 @@ def _details(r: CheckResult) -> list[str]:
     return lines
 
 
-def _folder_body(audit: FolderAudit) -> list[str]:
+def _folder_body(audit: FolderAudit, link: Linker | None = None) -> list[str]:
     lines = _checks_table(audit.results)
     shown = [r for r in audit.results if r.evidence or r.status in (Status.FAIL, Status.WARN, Status.ERROR)]
     if shown:
         lines.append("")
         for r in shown:
-            lines += _details(r)
+            lines += _details(r, audit, link)
     return lines
 
 
@@ -88,7 +92,7 @@ def _leaderboard(report: AuditReport) -> list[str]:
     return lines
 
 
-def render(report: AuditReport) -> str:
+def render(report: AuditReport, link: Linker | None = None) -> str:
     symbol, word = common.verdict_line(report)
     counts = common.counts_text(report.counts())
     lines: list[str] = []
@@ -106,14 +110,14 @@ def render(report: AuditReport) -> str:
             lines += _checks_table(bad)
             lines.append("")
             for r in bad:
-                lines += _details(r)
+                lines += _details(r, a, link)
             lines += ["", "</details>"]
     else:
         audit = report.folders[0]
         against = f" vs baseline `{audit.baseline}`" if audit.baseline else ""
         lines.append(f"### golf-audit report: `{audit.name}`{against}")
         lines += ["", f"**{symbol} {word}**: {counts} (fail-on: {report.fail_on.value})", ""]
-        lines += _folder_body(audit)
+        lines += _folder_body(audit, link)
     lines += _footer(report)
     return "\n".join(lines) + "\n"
 

@@ -19,19 +19,23 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
-from ..causality import DEFAULT_TOLERANCE, CausalityResult, audit_source
+from ..causality import DEFAULT_TOLERANCE
 from ..errors import BadInput, CannotConclude
 from ..findings import CheckResult, Status, worst
 from . import analyze
 from .adapter import AdapterFile, load_adapter
 from .plan import make_plan, plan_elsewhere
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
-from .script_source import ScriptSource
+
+if TYPE_CHECKING:  # torch loads when a script is run, not when its source is only read (static checks)
+    import torch
+
+    from ..causality import CausalityResult
+    from .script_source import ScriptSource
 
 # Long enough for 3 batches of 32 sliding windows (stride 16, seq 64) and 3 TTT chunks of 512.
 DEFAULT_STREAM_TOKENS = 1537
@@ -127,6 +131,8 @@ def _exec_open_target(text: str) -> str | None:
 
 def audit_stream(vocab_size: int, length: int, seed: int) -> torch.Tensor:
     """Random non-control tokens: every 4-gram is unique, so captured rows map back unambiguously."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(4, vocab_size, (length,), generator=gen, dtype=torch.int64)
 
@@ -255,6 +261,9 @@ def _audit_target(child: ChildProcess, target: analyze.EvalTarget, vocab: int, t
                   seed: int, tolerance: float) -> FunctionVerdict:
     started = time.perf_counter()
     kind = "adapter" if target.adapter else "inline" if target.define else "function"
+    from ..causality import audit_source
+    from .script_source import ScriptSource
+
     source = ScriptSource(child, target.name, vocab, display_name(target))
     verdict = FunctionVerdict(display_name(target), target.line, Status.ERROR, "", kind=kind)
     try:
