@@ -106,7 +106,8 @@ def dynamic_verdicts(ctx: AuditContext) -> Any:
 
     def _run(c: AuditContext) -> Any:
         mod = need("golf_audit.submission.audit", 8)
-        return _attr(mod, "audit_script", 8)(c.script, python=c.options.python)
+        return _attr(mod, "audit_script", 8)(c.script, python=c.options.python,
+                                             unsafe_no_sandbox=c.options.unsafe_no_sandbox)
 
     return ctx.collect("dynamic", _run)
 
@@ -195,7 +196,16 @@ def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
     label = "normalization" if aspect == "normalization" else "flip tests"
     counts = {s.value: statuses.count(s) for s in set(statuses)}
     summary = f"{len(statuses)} eval function(s), {label}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    return Outcome(status, summary, evidence, {"decided_by": audit.decided_by, "seconds": audit.seconds})
+    evidence += sandbox_evidence(audit, script)  # what the code tried, whatever the verdict
+    return Outcome(status, summary, evidence, {"decided_by": audit.decided_by, "seconds": audit.seconds,
+                                               "isolation": getattr(audit, "isolation", "")})
+
+
+def sandbox_evidence(audit: Any, script: str) -> list[Evidence]:
+    """The sandbox's record of what the submission's code tried (see submission/sandbox.py)."""
+    from ..submission.sandbox import attempt_evidence
+
+    return attempt_evidence(getattr(audit, "attempts", []), script)
 
 
 def claimed_bpb(ctx: AuditContext) -> float | None:
