@@ -351,3 +351,32 @@ def test_the_report_states_isolation_and_lists_attempts() -> None:
     assert "train_gpt.py:3 (`s = socket.socket()`)" in subject.result.summary
     assert sandbox.isolation_text(sandbox.LEVEL_NONE).startswith("isolation: none (--unsafe-no-sandbox)")
     assert textwrap.dedent(sandbox.isolation_text("")) == "isolation: no code of the submission was run"
+
+
+UNPRIVILEGED = """\
+import sys
+sys.path.insert(0, REPO)
+from golf_audit.submission.runner import ChildFailed, ChildProcess
+with ChildProcess("x = 1\\n", python=sys.executable) as child:
+    try:
+        child.request({"script": str(child.script), "build": "", "targets": []})
+    except ChildFailed as exc:
+        print("ANSWER", exc)
+    print("LEVEL", child.isolation, child.pid_namespace is not None)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists() or not Path("/usr/bin/python3").exists(),
+                    reason="needs root (to become an ordinary user), setpriv and a system python3")
+def test_an_ordinary_user_gets_the_same_sandbox_through_a_user_namespace(tmp_path) -> None:
+    # The system Python has no torch: the child answers its setup with that import error, which
+    # is enough to show that bubblewrap started it unprivileged and the protocol works.
+    if not os.access(REPO, os.R_OK | os.X_OK) or any(not os.access(p, os.X_OK) for p in REPO.parents):
+        pytest.skip("the checkout is not readable by an ordinary user")
+    tmp_path.chmod(0o777)
+    done = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                           "-c", UNPRIVILEGED.replace("REPO", repr(str(REPO)))], capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), "HOME": str(tmp_path)})
+    assert "LEVEL bubblewrap True" in done.stdout, done.stderr
+    assert "ANSWER setup:" in done.stdout
+    assert not list(tmp_path.glob(f"{sandbox.STALE_PREFIX}*"))
