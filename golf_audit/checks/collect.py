@@ -112,6 +112,20 @@ def dynamic_verdicts(ctx: AuditContext) -> Any:
     return ctx.collect("dynamic", _run)
 
 
+def bpb(ctx: AuditContext) -> Any:
+    """The folder's byte accounting (issue 16): tokenizer, byte tables, bpb denominator.
+
+    The builders of the script run in the sandbox only with ``--dynamic``.
+    """
+
+    def _audit(c: AuditContext) -> Any:
+        mod = need("golf_audit.bpb.audit", 16)
+        return _attr(mod, "audit_bpb", 16)(c.folder, dynamic=c.options.dynamic,
+                                           unsafe_no_sandbox=c.options.unsafe_no_sandbox)
+
+    return ctx.collect("bpb", _audit)
+
+
 def pick(results: list[CheckResult], check_id: str) -> CheckResult:
     """The library result carrying ``check_id``; ``NotRun`` when the library did not produce it."""
     for result in results:
@@ -243,6 +257,16 @@ def from_significance(rule: str) -> Callable[[AuditContext, Any], Outcome]:
 def from_static(ctx: AuditContext, check: Any) -> Outcome:
     """``run`` of a static (ast) check of train_gpt.py."""
     return static_outcome(ctx, check.id)
+
+
+def from_bpb(aspect: str) -> Callable[[AuditContext, Any], Outcome]:
+    """``run`` of a byte-accounting check: "shipped" (GA-BPB-001), "denominator" (002), "builder" (003)."""
+
+    def run(ctx: AuditContext, check: Any) -> Outcome:
+        report = need("golf_audit.bpb.report", 16)
+        return getattr(report, f"{aspect}_outcome")(bpb(ctx))
+
+    return run
 
 
 def from_dynamic(aspect: str) -> Callable[[AuditContext, Any], Outcome]:

@@ -67,12 +67,14 @@ class ChildProcess:
 
     ``support_files`` (relative path -> bytes) are placed beside ``train_gpt.py`` in the work
     dir, read-only, like the script itself. ``script`` is the script's path as the child sees it.
+    ``module`` is the child program (a golf-audit module speaking JSON lines, e.g. the byte-table
+    runner of ``golf_audit.bpb``); it must install the guard first, as ``child.main`` does.
     """
 
     def __init__(self, script_text: str, *, python: str | None = None, timeout_s: float = 120.0,
                  memory_bytes: int = DEFAULT_MEMORY_BYTES, extra_env: dict[str, str] | None = None,
                  cpu_seconds: int = 3600, support_files: dict[str, bytes] | None = None,
-                 unsafe_no_sandbox: bool = False) -> None:
+                 unsafe_no_sandbox: bool = False, module: str = "golf_audit.submission.child") -> None:
         self.timeout_s = timeout_s
         self.limits = sandbox.Limits(memory_bytes=memory_bytes, cpu_seconds=cpu_seconds)
         self._attempts: list[dict[str, Any]] | None = None
@@ -97,7 +99,7 @@ class ChildProcess:
         sandbox.sweep_stale()
         self.root = Path(tempfile.mkdtemp(prefix=f"{sandbox.STALE_PREFIX}{os.getpid()}-"))
         try:
-            self._start(script_text, files, interp, binary, extra_env or {})
+            self._start(script_text, files, interp, binary, extra_env or {}, module)
         except BaseException:
             self._cleanup_files()
             raise
@@ -106,7 +108,7 @@ class ChildProcess:
     # --- start ---------------------------------------------------------------------------
 
     def _start(self, script_text: str, files: dict[str, bytes], interp: sandbox.Interpreter, binary: str | None,
-               extra_env: dict[str, str]) -> None:
+               extra_env: dict[str, str], module: str) -> None:
         self.workdir = self.root / "work"
         evidence_dir = self.root / "evidence"
         for d in (self.workdir, evidence_dir, self.root / "boot"):
@@ -134,7 +136,7 @@ class ChildProcess:
         env.update(extra_env)
         limits = self.limits
         if not sandboxed:
-            argv = [interp.executable, "-m", "golf_audit.submission.child"]
+            argv = [interp.executable, "-m", module]
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                                          cwd=self.workdir, env=env, preexec_fn=limits.apply_outside,
                                          start_new_session=True, close_fds=True)
@@ -154,7 +156,7 @@ class ChildProcess:
             os.close(seccomp_w)
             fds.append(seccomp_r)
         argv = sandbox.command(binary, interp, self.root, sorted(files) + ["train_gpt.py"], limits, info_w,
-                               seccomp_r if program is not None else None)
+                               seccomp_r if program is not None else None, module)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                                          env=env, preexec_fn=limits.apply_outside, start_new_session=True,

@@ -266,12 +266,12 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
 
 
 def command(binary: str, interp: Interpreter, root: Path, read_only: list[str], limits: Limits,
-            info_fd: int, seccomp_fd: int | None) -> list[str]:
-    """The bwrap command line that runs the child (``python -m golf_audit.submission.child``)."""
+            info_fd: int, seccomp_fd: int | None, module: str = "golf_audit.submission.child") -> list[str]:
+    """The bwrap command line that runs the child (``python -m MODULE``, a golf-audit module)."""
     argv = [binary, *POLICY, *_mode_flags(), *layout(interp, root, read_only, limits), "--info-fd", str(info_fd)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
-    return argv + ["--", interp.executable, "-m", "golf_audit.submission.child"]
+    return argv + ["--", interp.executable, "-m", module]
 
 
 def guard_config(*, sandboxed: bool, workdir: str, evidence: str, limits: Limits) -> dict[str, Any]:

@@ -1,0 +1,124 @@
+"""Sandbox child: run a submission's own byte-table builder, extracted from its script, on tokenizers.
+
+Run as ``python -m golf_audit.bpb.lut_child`` by ``runner.ChildProcess(module=...)``, inside
+the OS sandbox; never imported by the parent. One JSON request on stdin::
+
+    {"module": "/work/train_gpt.py",            # the extracted builder (script.extract)
+     "calls": [{"function": NAME, "tokenizer": PATH, "meta": PATH or "", "vocab_size": N}, ...]}
+
+and one JSON answer: ``{"ok": true, "tables": [...]}``, one entry per call, each either
+``{"base": [...], "space": [...] | null, "boundary": [...] | null}`` or ``{"error": "..."}``.
+Arguments are bound by parameter name (a SentencePiece processor for ``sp``/``tokenizer``,
+the tokenizer or table path for ``*path``, the vocabulary size, a CPU device).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+_SP_NAMES = {"sp", "tok", "tokenizer", "processor", "sp_model", "spm_model", "sentencepiece", "model", "s"}
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "__len__") and not isinstance(x, (str, bytes, bytearray, dict)) and hasattr(x, "__getitem__") \
+        and (hasattr(x, "tolist") or (len(x) > 0 and isinstance(x[0], (int, bool, float))))
+
+
+def _as_list(x: Any) -> list:
+    return x.tolist() if hasattr(x, "tolist") else list(x)
+
+
+def tables(value: Any, depth: int = 0) -> list[list] | None:
+    """(base, space, boundary) — as many as the builder returned — from what it returned."""
+    if depth > 3:
+        return None
+    if isinstance(value, dict):
+        keys = [k for k in ("base_bytes", "has_leading_space", "is_boundary_token") if k in value]
+        return [_as_list(value[k]) for k in keys] or None
+    if isinstance(value, (tuple, list)) and value:
+        if all(isinstance(x, (bytes, bytearray)) for x in value):
+            return [[len(x) for x in value]]  # bytes per token, no space rule
+        arrays = [x for x in value if _is_array(x)]
+        if len(arrays) >= 2 and len({len(a) for a in arrays[:3]}) == 1 and len(arrays) == len(value[:len(arrays)]):
+            return [_as_list(a) for a in arrays[:3]]
+        if _is_array(value) and not any(_is_array(x) for x in value):
+            return [_as_list(value)]
+        for item in value:
+            found = tables(item, depth + 1)
+            if found:
+                return found
+    elif _is_array(value):
+        return [_as_list(value)]
+    return None
+
+
+def _bind(fn: Any, call: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    kwargs: dict[str, Any] = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        low, note = name.lower(), str(param.annotation)
+        if "path" in low or "file" in low:
+            kwargs[name] = call.get("meta", "") if "meta" in low else call["tokenizer"]
+        elif "vocab" in low:
+            kwargs[name] = int(call["vocab_size"])
+        elif "device" in low:
+            kwargs[name] = torch.device("cpu")
+        elif low in _SP_NAMES or "SentencePiece" in note:
+            if "sp" not in cache:
+                import sentencepiece as spm
+
+                cache["sp"] = spm.SentencePieceProcessor(model_file=call["tokenizer"])
+            kwargs[name] = cache["sp"]
+        elif param.default is param.empty:
+            raise TypeError(f"cannot tell what to pass as {name!r}")
+    return kwargs
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    path = request["module"]
+    namespace: dict[str, Any] = {"__name__": "__ga_bpb_builder__", "__file__": path, "__builtins__": __builtins__}
+    sys.path.insert(0, os.path.dirname(path))
+    exec(compile(open(path, encoding="utf-8").read(), path, "exec"), namespace)  # noqa: S102 - sandboxed
+    out = []
+    for call in request["calls"]:
+        try:
+            fn = namespace[call["function"]]
+            result = fn(**_bind(fn, call, {}))
+            found = tables(result)
+            if not found:
+                out.append({"error": f"{call['function']} returned no per-token table ({type(result).__name__})"})
+                continue
+            base = [int(x) for x in found[0]]
+            space = [bool(x) for x in found[1]] if len(found) > 1 else None
+            boundary = [bool(x) for x in found[2]] if len(found) > 2 else None
+            out.append({"base": base, "space": space, "boundary": boundary})
+        except BaseException as exc:  # noqa: BLE001 - one builder's failure is evidence, not our crash
+            tail = traceback.format_exception(type(exc), exc, exc.__traceback__)[-2:]
+            out.append({"error": f"{type(exc).__name__}: {exc}"[:400], "trace": "".join(tail)[-800:]})
+    return {"ok": True, "tables": out}
+
+
+def main() -> None:
+    from ..submission import guard; guard.install(main=True)  # noqa: E702 - limits and attempt recording first
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # the builder's prints go to stderr, never into the protocol
+    line = sys.stdin.readline()
+    try:
+        answer = run(json.loads(line))
+    except BaseException as exc:  # noqa: BLE001
+        tail = traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]
+        answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": "".join(tail)[-1500:]}
+    protocol.write(json.dumps(answer) + "\n")
+    protocol.flush()
+
+
+if __name__ == "__main__":
+    main()
