@@ -26,7 +26,7 @@ from ..errors import BadInput
 from . import script as script_ast
 from . import tokenizers
 from .probe import PADDING, probe_tokenizer_path
-from .proof import TableProof, default_text, prove, table_from_arrays
+from .proof import SidecarProof, TableProof, default_text, prove, table_from_arrays, with_space_rule
 
 ENV_TOKENIZERS = "GOLF_AUDIT_TOKENIZERS"
 BUILDER_TIMEOUT_S = 120.0
@@ -50,6 +50,7 @@ class BpbAudit:
     isolation: str = ""
     attempts: list[dict[str, Any]] = field(default_factory=list)
     text_name: str = ""
+    sidecar: SidecarProof | None = None  # transformed tokenizers: the folder's sidecar builder on the text
 
     @property
     def sidecar_used(self) -> bool:
@@ -117,12 +118,42 @@ def shipped_tables(folder: Path, tok: tokenizers.Tokenizer | None, docs: list[st
     return out
 
 
+def find_sidecar_builder(folder: Path) -> tuple[Path, str, Path, str] | None:
+    """(file, function) of the folder's raw-byte sidecar builder and (file, function) of the text
+    transform it is fed: a function taking the original and the transformed text, and the call
+    whose result the data-prep code names ``transformed``."""
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("train_gpt"):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue
+        builder = next((f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+                        and any("original" in a.arg for a in f.args.args)
+                        and any("transformed" in a.arg for a in f.args.args)), None)
+        if builder is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "transformed" for t in node.targets) \
+                    and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name):
+                name = node.value.func.id
+                home = path if any(isinstance(f, ast.FunctionDef) and f.name == name for f in tree.body) else None
+                for imp in (n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module):
+                    if any((a.asname or a.name) == name for a in imp.names) and (folder / f"{imp.module}.py").is_file():
+                        home = folder / f"{imp.module}.py"
+                if home is not None:
+                    return path, builder, home, name
+    return None
+
+
 def run_builders(audit: BpbAudit, docs: list[str], text_name: str, unsafe_no_sandbox: bool) -> None:
     """Run every root builder of the script in the sandbox, on the tokenizer and the probe."""
     from ..submission.runner import ChildFailed, ChildProcess
 
     roots = script_ast.roots(audit.builders)
-    if not roots:
+    sidecar = find_sidecar_builder(audit.folder) if audit.transformed and audit.tokenizer is not None else None
+    if not roots and sidecar is None:
         return
     tree = ast.parse(audit.source)
     vocab_default = script_ast.env_default(tree, "VOCAB_SIZE")
@@ -139,7 +170,7 @@ def run_builders(audit: BpbAudit, docs: list[str], text_name: str, unsafe_no_san
             files[f"tok/{meta.name}"] = meta.read_bytes()
     files["probe/probe.model"] = probe.path.read_bytes()
     subjects.append((probe, "probe/probe.model", probe.size + PADDING, True))
-    extracted = _merge_extracts(audit.source, [b.name for b in roots])
+    extracted = _merge_extracts(audit.source, [b.name for b in roots]) if roots else "\n"
     calls = []
     for builder in roots:
         for tok, name, vocab, is_probe in subjects:
@@ -147,14 +178,21 @@ def run_builders(audit: BpbAudit, docs: list[str], text_name: str, unsafe_no_san
             calls.append({"function": builder.name, "tokenizer": f"/work/{name}", "meta": meta_arg, "vocab_size": vocab,
                           "_subject": (builder, tok, vocab, is_probe)})
     request = {"module": "/work/train_gpt.py", "calls": [{k: v for k, v in c.items() if k != "_subject"} for c in calls]}
+    if sidecar is not None:  # the folder's helper modules travel with it; the two functions are extracted
+        for helper in audit.folder.glob("*.py"):
+            if not helper.name.startswith("train_gpt"):
+                files.setdefault(helper.name, helper.read_bytes())
+        for path, fn in ((sidecar[0], sidecar[1]), (sidecar[2], sidecar[3])):
+            files[f"_ga_{path.stem}_{fn}.py"] = script_ast.extract(path.read_text(encoding="utf-8"), fn).encode()
     with ChildProcess(extracted, timeout_s=BUILDER_TIMEOUT_S, support_files=files, unsafe_no_sandbox=unsafe_no_sandbox,
                       module="golf_audit.bpb.lut_child", memory_bytes=4 * 1024**3, cpu_seconds=600) as child:
         audit.isolation = child.isolation
         try:
-            answer = child.request(request)
-            results = answer.get("tables", [])
+            results = child.request(request).get("tables", []) if calls else []
         except ChildFailed as exc:
             results = [{"error": f"the builder could not run: {exc}", "trace": exc.tail}] * len(calls)
+        if sidecar is not None:
+            audit.sidecar = _run_sidecar(child, sidecar, audit.tokenizer, docs)
     audit.attempts = child.attempts()
     for call, result in zip(calls, results):
         builder, tok, vocab, is_probe = call["_subject"]
@@ -164,7 +202,73 @@ def run_builders(audit: BpbAudit, docs: list[str], text_name: str, unsafe_no_san
             audit.built.append(TableProof(where, tok, vocab, error=str(error), probe=is_probe))
             continue
         table = table_from_arrays(result["base"], result.get("space"), result.get("boundary"))
-        audit.built.append(prove(tok, table, where, vocab, docs, text_name, probe=is_probe))
+        transformed_text = audit.transformed and not is_probe
+        audit.built.append(prove(tok, table, where, vocab, None if transformed_text else docs, text_name, probe=is_probe))
+        streams = audit.sidecar.streams if audit.sidecar is not None and not is_probe else []
+        if streams and audit.sidecar.table_bytes is None and table.size > max(int(s.max()) for s in streams):
+            # What this table counts on the transformed text: the denominator the sidecar replaces.
+            audit.sidecar.table_bytes = sum(with_space_rule(table, tok).count(s) for s in streams)
+
+
+SIDECAR_SAMPLE_CHARS = 40_000  # sidecar builders may be quadratic in a document's length
+SIDECAR_DOC_CHARS = 800
+
+
+def sidecar_sample(docs: list[str]) -> list[str]:
+    """Short documents (FineWeb-sized pieces of the text, cut at spaces), ~40,000 characters in all."""
+    out: list[str] = []
+    total = 0
+    for doc in docs:
+        while doc and total < SIDECAR_SAMPLE_CHARS:
+            cut = doc.rfind(" ", 0, SIDECAR_DOC_CHARS) if len(doc) > SIDECAR_DOC_CHARS else len(doc)
+            cut = cut if cut > 0 else min(len(doc), SIDECAR_DOC_CHARS)
+            piece, doc = doc[:cut].strip(), doc[cut:].lstrip()
+            if piece:
+                out.append(piece)
+                total += len(piece)
+    return out
+
+
+def _run_sidecar(child: Any, found: tuple[Path, str, Path, str], tok: tokenizers.Tokenizer,
+                 docs: list[str]) -> SidecarProof:
+    """Transform the documents and build their sidecar with the folder's code; check Σ = raw bytes."""
+    from ..submission.runner import ChildFailed
+
+    builder_file, builder, transform_file, transform = found
+    docs = sidecar_sample(docs)
+    proof = SidecarProof(f"{transform_file.name}:{transform}", f"{builder_file.name}:{builder}", len(docs))
+    tok_path = f"/work/tok/{tok.path.name}"
+    try:
+        step = child.request({"calls": [{"op": "apply", "module": f"/work/_ga_{transform_file.stem}_{transform}.py",
+                                          "function": transform, "args_list": [[d] for d in docs]}]})["tables"][0]
+        if "values" not in step:
+            proof.error = f"the transform {proof.transform} failed: {step.get('error')}"
+            return proof
+        transformed = step["values"]
+        step = child.request({"calls": [{"op": "apply", "module": f"/work/_ga_{builder_file.stem}_{builder}.py",
+                                          "function": builder, "tokenizer": tok_path,
+                                          "args_list": [["<sp>", d, t] for d, t in zip(docs, transformed)]}]})["tables"][0]
+    except ChildFailed as exc:
+        proof.error = f"the sidecar could not be built: {exc}"
+        return proof
+    if "values" not in step:
+        proof.error = f"the sidecar builder {proof.builder} failed: {step.get('error')}"
+        return proof
+    canon = tok.canonical_for(0)
+    for doc, text, counts in zip(docs, transformed, step["values"]):
+        ids = tok.sp.encode(text)
+        if len(counts) != len(ids):
+            proof.error = f"the sidecar has {len(counts)} counts for a document of {len(ids)} tokens"
+            return proof
+        raw = len(doc.encode("utf-8"))
+        proof.tokens += len(ids)
+        proof.raw_bytes += raw
+        proof.sidecar_bytes += sum(counts)
+        proof.documents_off += sum(counts) != raw
+        stream = np.asarray([tok.bos_id] + ids, dtype=np.int64)
+        proof.canonical_bytes += canon.count(stream)
+        proof.streams.append(stream)
+    return proof
 
 
 def _merge_extracts(source: str, names: list[str]) -> str:

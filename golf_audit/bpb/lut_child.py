@@ -8,6 +8,9 @@ the OS sandbox; never imported by the parent. One JSON request on stdin::
 
 and one JSON answer: ``{"ok": true, "tables": [...]}``, one entry per call, each either
 ``{"base": [...], "space": [...] | null, "boundary": [...] | null}`` or ``{"error": "..."}``.
+A call ``{"op": "apply", "module": PATH, "function": NAME, "args_list": [[...], ...]}`` instead
+answers ``{"values": [...]}``: a text transform on each document, or a raw-byte sidecar builder
+(``"<sp>"`` in the arguments stands for the tokenizer).
 Arguments are bound by parameter name (a SentencePiece processor for ``sp``/``tokenizer``,
 the tokenizer or table path for ``*path``, the vocabulary size, a CPU device).
 """
@@ -82,24 +85,70 @@ def _bind(fn: Any, call: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any
     return kwargs
 
 
+def _shim_immutable_proto() -> None:
+    """sentencepiece ≥ 0.2 without protobuf refuses ``encode_as_immutable_proto``; sidecar
+    builders call it for piece surfaces. Rebuild what they read (id, piece, surface, begin,
+    end) from the offset mapping, which every version has."""
+    from types import SimpleNamespace
+
+    import sentencepiece as spm
+
+    def encode_as_immutable_proto(self: Any, text: str, **_: Any) -> Any:
+        m = self.encode(text, return_type="offset_mapping")
+        pieces = [SimpleNamespace(id=i, piece=p, surface=text[b:e], begin=b, end=e)
+                  for i, p, (b, e) in zip(m["ids"], m["pieces"], m["offsets"])]
+        return SimpleNamespace(pieces=pieces, text=text)
+
+    try:
+        spm.SentencePieceProcessor.encode_as_immutable_proto(spm.SentencePieceProcessor(), "")
+    except Exception:  # noqa: BLE001 - any failure: the shim replaces it
+        spm.SentencePieceProcessor.encode_as_immutable_proto = encode_as_immutable_proto
+
+
+def _namespace(path: str, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if path not in cache:
+        namespace: dict[str, Any] = {"__name__": "__ga_bpb__", "__file__": path, "__builtins__": __builtins__}
+        if os.path.dirname(path) not in sys.path:
+            sys.path.insert(0, os.path.dirname(path))
+        exec(compile(open(path, encoding="utf-8").read(), path, "exec"), namespace)  # noqa: S102 - sandboxed
+        cache[path] = namespace
+    return cache[path]
+
+
+def _table(fn: Any, call: dict[str, Any]) -> dict[str, Any]:
+    result = fn(**_bind(fn, call, {}))
+    found = tables(result)
+    if not found:
+        return {"error": f"{call['function']} returned no per-token table ({type(result).__name__})"}
+    return {"base": [int(x) for x in found[0]], "space": [bool(x) for x in found[1]] if len(found) > 1 else None,
+            "boundary": [bool(x) for x in found[2]] if len(found) > 2 else None}
+
+
+def _apply(fn: Any, call: dict[str, Any]) -> dict[str, Any]:
+    """``fn(*args)`` for each argument list; "<sp>" stands for the tokenizer's processor."""
+    sp = None
+    out = []
+    for args in call["args_list"]:
+        if "<sp>" in args and sp is None:
+            import sentencepiece as spm
+
+            sp = spm.SentencePieceProcessor(model_file=call["tokenizer"])
+        value = fn(*[sp if a == "<sp>" else a for a in args])
+        out.append(value if isinstance(value, str) else [int(x) for x in _as_list(value)])
+    return {"values": out}
+
+
+_MODULES: dict[str, dict[str, Any]] = {}  # executed once per child, reused by later requests
+
+
 def run(request: dict[str, Any]) -> dict[str, Any]:
-    path = request["module"]
-    namespace: dict[str, Any] = {"__name__": "__ga_bpb_builder__", "__file__": path, "__builtins__": __builtins__}
-    sys.path.insert(0, os.path.dirname(path))
-    exec(compile(open(path, encoding="utf-8").read(), path, "exec"), namespace)  # noqa: S102 - sandboxed
+    _shim_immutable_proto()
+    modules = _MODULES
     out = []
     for call in request["calls"]:
         try:
-            fn = namespace[call["function"]]
-            result = fn(**_bind(fn, call, {}))
-            found = tables(result)
-            if not found:
-                out.append({"error": f"{call['function']} returned no per-token table ({type(result).__name__})"})
-                continue
-            base = [int(x) for x in found[0]]
-            space = [bool(x) for x in found[1]] if len(found) > 1 else None
-            boundary = [bool(x) for x in found[2]] if len(found) > 2 else None
-            out.append({"base": base, "space": space, "boundary": boundary})
+            fn = _namespace(call.get("module", request.get("module", "")), modules)[call["function"]]
+            out.append(_apply(fn, call) if call.get("op") == "apply" else _table(fn, call))
         except BaseException as exc:  # noqa: BLE001 - one builder's failure is evidence, not our crash
             tail = traceback.format_exception(type(exc), exc, exc.__traceback__)[-2:]
             out.append({"error": f"{type(exc).__name__}: {exc}"[:400], "trace": "".join(tail)[-800:]})
@@ -110,14 +159,17 @@ def main() -> None:
     from ..submission import guard; guard.install(main=True)  # noqa: E702 - limits and attempt recording first
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the builder's prints go to stderr, never into the protocol
-    line = sys.stdin.readline()
-    try:
-        answer = run(json.loads(line))
-    except BaseException as exc:  # noqa: BLE001
-        tail = traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]
-        answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": "".join(tail)[-1500:]}
-    protocol.write(json.dumps(answer) + "\n")
-    protocol.flush()
+    for line in sys.stdin:  # one answer per request, until EOF or {"op": "exit"}
+        request = json.loads(line)
+        if request.get("op") == "exit":
+            break
+        try:
+            answer = run(request)
+        except BaseException as exc:  # noqa: BLE001
+            tail = traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]
+            answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": "".join(tail)[-1500:]}
+        protocol.write(json.dumps(answer) + "\n")
+        protocol.flush()
 
 
 if __name__ == "__main__":

@@ -105,6 +105,34 @@ class TableProof:
         return Status.PASS
 
 
+@dataclass
+class SidecarProof:
+    """A transformed tokenizer's raw-byte sidecar, built by the folder's own code on a real text."""
+
+    transform: str  # "lossless_caps.py:encode_lossless_caps_v2"
+    builder: str  # "prepare_caseops_data.py:_token_original_byte_counts"
+    documents: int = 0
+    tokens: int = 0
+    raw_bytes: int = 0  # UTF-8 bytes of the original documents
+    sidecar_bytes: int = 0  # Σ of the sidecar's per-token counts
+    canonical_bytes: int = 0  # golf-audit's per-token raw bytes (operators 0) over the same tokens
+    table_bytes: int | None = None  # the script's per-token table over the same tokens (transformed bytes)
+    documents_off: int = 0  # documents whose sidecar sum differs from their raw bytes
+    error: str = ""
+    streams: list = field(default_factory=list, repr=False)  # the transformed documents' tokens
+
+    @property
+    def table_inflation(self) -> float | None:
+        """Transformed bytes over raw bytes, minus 1: what dividing by the table would do."""
+        return None if self.table_bytes is None or not self.raw_bytes else self.table_bytes / self.raw_bytes - 1
+
+    @property
+    def status(self) -> Status:
+        if self.error:
+            return Status.ERROR
+        return Status.PASS if self.sidecar_bytes == self.raw_bytes and not self.documents_off else Status.FAIL
+
+
 def compare(tok: Tokenizer, table: ByteTable) -> list[Disagreement]:
     """Every token where ``table`` disagrees with the canonical bytes, with its bug class."""
     canon = tok.canonical_for(table.size)
@@ -152,8 +180,7 @@ def account(tok: Tokenizer, table: ByteTable, docs: list[str], name: str) -> Tex
     if stream is None:
         return None
     canon = tok.canonical_for(max(table.size, int(stream.max()) + 1))
-    if table.space is None:  # a bytes-per-piece table: its caller adds spaces; assume the standard rule
-        table = ByteTable(table.base, canon.space[: table.size], canon.boundary[: table.size])
+    table = with_space_rule(table, tok)  # a bytes-per-piece table: its caller adds the spaces
     if table.size <= int(stream.max()):
         raise ValueError(f"the table has {table.size} entries but the text uses token {int(stream.max())}")
     normalized = 0
@@ -169,7 +196,9 @@ def default_text() -> tuple[list[str], str]:
     """CPython's ``pydoc_data.topics`` (offline real English text), one document per topic."""
     from pydoc_data.topics import topics
 
-    return [topics[k] for k in sorted(topics)], "CPython pydoc_data.topics"
+    # Whitespace runs collapsed, as the tokenizers' normalizers collapse them: the raw bytes are
+    # then the bytes the tokens stand for, and a raw-byte sidecar is comparable with a table.
+    return [" ".join(topics[k].split()) for k in sorted(topics)], "CPython pydoc_data.topics (whitespace collapsed)"
 
 
 def text_file(path: Path) -> tuple[list[str], str]:
@@ -186,10 +215,22 @@ def text_file(path: Path) -> tuple[list[str], str]:
     return docs, str(path)
 
 
-def prove(tok: Tokenizer, table: ByteTable, source: str, vocab_size: int, docs: list[str], text_name: str,
+def with_space_rule(table: ByteTable, tok: Tokenizer) -> ByteTable:
+    """A bytes-per-piece table with the canonical space rule added (what its caller does)."""
+    if table.space is not None:
+        return table
+    canon = tok.canonical_for(table.size)
+    return ByteTable(table.base, canon.space[: table.size], canon.boundary[: table.size])
+
+
+def prove(tok: Tokenizer, table: ByteTable, source: str, vocab_size: int, docs: list[str] | None, text_name: str,
           probe: bool = False) -> TableProof:
-    """One table's proof against ``tok`` on ``docs``."""
+    """One table's proof against ``tok`` on ``docs`` (None: no text accounting here)."""
     result = TableProof(source, tok, vocab_size, compare(tok, table), space_rule=table.space is not None, probe=probe)
+    if docs is None:
+        result.text_note = ("a transformed tokenizer: its tokens stand for the transformed text; the real-text "
+                            "accounting is the raw-byte sidecar's")
+        return result
     try:
         result.text = account(tok, table, docs, text_name)
     except ValueError as exc:

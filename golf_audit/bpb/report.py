@@ -121,6 +121,40 @@ def builder_outcome(audit: BpbAudit) -> Outcome:
     return outcome
 
 
+def sidecar_summary(sc) -> str:
+    if sc.error:
+        return f"the sidecar builder {sc.builder} could not be checked: {sc.error}"
+    ok = sc.sidecar_bytes == sc.raw_bytes
+    text = (f"{sc.builder} (fed by {sc.transform}), run in the sandbox on {sc.documents} documents: the sidecar sums to "
+            f"{sc.sidecar_bytes:,} bytes for {sc.raw_bytes:,} raw bytes")
+    if ok:
+        text += " — exact"
+    else:
+        text += (f" ({_pct(sc.sidecar_bytes / sc.raw_bytes - 1)}, {sc.documents_off} document(s) off): a bpb over a "
+                 f"sidecar built with it is {(1 - sc.raw_bytes / sc.sidecar_bytes) * 100:.2f} % too low")
+    if sc.table_inflation is not None:
+        text += f"; the per-token table would count {sc.table_bytes:,} ({_pct(sc.table_inflation)}, transformed bytes)"
+    return text
+
+
+def sidecar_outcome(audit: BpbAudit) -> Outcome:
+    """GA-BPB-004: with a transformed tokenizer, the folder's raw-byte sidecar builder is exact."""
+    if not audit.transformed:
+        raise NotApplicable("the text is not transformed before tokenizing: no sidecar is needed")
+    if audit.script is None or audit.parse_error:
+        raise NotRun(audit.parse_error or "the folder ships no train_gpt.py")
+    if audit.tokenizer is None:
+        raise NotRun(f"no tokenizer: {audit.tokenizer_note}")
+    sc = audit.sidecar
+    if sc is None:
+        if audit.dynamic:
+            raise NotRun("the folder ships no sidecar builder (a function of the original and the transformed text) "
+                         "to check; the sidecar data itself is not in the folder")
+        raise NotRun("runs the folder's sidecar builder in the sandbox: only with --dynamic")
+    evidence = [Evidence(sidecar_summary(sc), value=sc.sidecar_bytes, threshold=sc.raw_bytes, unit="bytes")]
+    return Outcome(sc.status, sidecar_summary(sc), evidence, {"raw_bytes": sc.raw_bytes, "sidecar_bytes": sc.sidecar_bytes})
+
+
 # --- the Markdown proof ---------------------------------------------------------------------------
 
 
@@ -132,6 +166,7 @@ def markdown(audit: BpbAudit, command: str | None = None) -> str:
         lines += ["Generated with:", "", "```", command, "```", ""]
     proofs = audit.shipped + audit.built
     statuses = [p.status(audit.sidecar_used) for p in proofs]
+    statuses += [audit.sidecar.status] if audit.sidecar is not None else []
     denominator = _try(denominator_outcome, audit)
     overall = worst(statuses + ([denominator.status] if denominator else []))
     verdict = {Status.PASS: "✔ **The bpb's byte count is exact**", Status.FAIL: "✖ **The bpb's byte count is wrong**"}
@@ -152,6 +187,10 @@ def markdown(audit: BpbAudit, command: str | None = None) -> str:
     lines.append("")
     for p in proofs:
         lines += _table_section(p, audit.sidecar_used)
+    if audit.transformed:
+        lines += ["### The raw-byte sidecar", ""]
+        side = _try(sidecar_outcome, audit)
+        lines += [f"{side.status.symbol} {side.summary}" if side else "– not checked: no sidecar builder in the folder", ""]
     lines += ["### The denominator", ""]
     if denominator is not None:
         lines.append(f"{denominator.status.symbol} {denominator.summary}")

@@ -260,7 +260,7 @@ def from_static(ctx: AuditContext, check: Any) -> Outcome:
 
 
 def from_bpb(aspect: str) -> Callable[[AuditContext, Any], Outcome]:
-    """``run`` of a byte-accounting check: "shipped" (GA-BPB-001), "denominator" (002), "builder" (003)."""
+    """``run`` of a byte-accounting check: "shipped" (GA-BPB-001), "denominator" (002), "builder" (003), "sidecar" (004)."""
 
     def run(ctx: AuditContext, check: Any) -> Outcome:
         report = need("golf_audit.bpb.report", 16)

@@ -36,9 +36,9 @@ def _root(
 
 def _register_commands() -> None:
     # Each module exposes register(app); importing them here keeps `--help` complete.
-    from . import artifact, causality, checks, eval as eval_cmd, report, significance, slot_compare
+    from . import artifact, bpb_proof, causality, checks, eval as eval_cmd, report, significance, slot_compare
 
-    for module in (causality, slot_compare, eval_cmd, artifact, significance, report, checks):
+    for module in (causality, slot_compare, eval_cmd, artifact, significance, bpb_proof, report, checks):
         module.register(app)
 
 
