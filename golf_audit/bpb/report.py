@@ -205,7 +205,7 @@ def markdown(audit: BpbAudit, command: str | None = None) -> str:
         lines += ["### What the builder's code tried in the sandbox", ""]
         lines += [f"- {a['kind']}: {a['detail']}" for a in audit.attempts]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _try(fn: Any, audit: BpbAudit) -> Outcome | None:
