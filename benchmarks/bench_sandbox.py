@@ -21,11 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_submission import child_costs  # noqa: E402 - one way to time a child
 from golf_audit.submission import sandbox  # noqa: E402
-from golf_audit.submission.audit import ROW_LEN, audit_script, audit_stream  # noqa: E402
-from golf_audit.submission.plan import make_plan  # noqa: E402
-from golf_audit.submission.runner import ChildProcess  # noqa: E402
+from golf_audit.submission.audit import audit_script  # noqa: E402
 
 SCRIPTS = ROOT / "tests" / "fixtures" / "scripts"
 BUDGET_S = 60.0
@@ -33,20 +33,7 @@ BUDGET_S = 60.0
 
 def one_child(script: Path, function: str, unsafe: bool, runs: int) -> tuple[float, float]:
     """(seconds to a ready child, seconds per eval run) for ``function`` of ``script``."""
-    text = script.read_text()
-    plan = make_plan(text, str(script), [function])
-    target = next(t for t in plan.targets if t.name == function)
-    setup = {"build": plan.build, "row_len": ROW_LEN, "targets": [{"name": target.name, "bindings": target.bindings,
-             "prelude": target.prelude, "define": target.define, "stride_exprs": target.stride_exprs}]}
-    t0 = time.perf_counter()
-    with ChildProcess(text, extra_env=plan.tiny_env, unsafe_no_sandbox=unsafe) as child:
-        ready = child.request({**setup, "script": str(child.script)})
-        t1 = time.perf_counter()
-        tokens = audit_stream(int(ready["vocab_size"]), 1537, 0).tolist()
-        for _ in range(runs):
-            child.request({"op": "run", "target": function, "tokens": tokens})
-        t2 = time.perf_counter()
-    return t1 - t0, (t2 - t1) / runs
+    return child_costs(script, function, runs, unsafe_no_sandbox=unsafe)
 
 
 def main() -> None:

@@ -86,14 +86,17 @@ def _nothing_arrived(tcp: socket.socket, udp: socket.socket) -> None:
         udp.recvfrom(16)
 
 
-NETWORK_PROBE = """\
-import os, socket, subprocess, sys
+PROBE_HELPER = """\
 def probe(name, fn):
     try:
         fn()
         print("PROBE", name, "SUCCEEDED", file=sys.stderr)
     except Exception as exc:
         print("PROBE", name, "refused:", type(exc).__name__, exc, file=sys.stderr)
+"""
+
+NETWORK_PROBE = PROBE_HELPER + """\
+import os, socket, subprocess, sys
 probe("tcp-direct", lambda: socket.socket().connect(("127.0.0.1", TCP)))  # tcp-direct
 probe("raw-socket", lambda: __import__("_socket").socket(2, 1).connect(("127.0.0.1", TCP)))  # raw-socket
 probe("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", UDP)))  # udp
@@ -131,14 +134,8 @@ def test_network_is_refused_and_reported_from_python_subprocesses_and_shells(lis
     assert child.isolation == sandbox.LEVEL_BWRAP
 
 
-FILES_PROBE = """\
+FILES_PROBE = PROBE_HELPER + """\
 import os, signal, subprocess, sys, time
-def probe(name, fn):
-    try:
-        fn()
-        print("PROBE", name, "SUCCEEDED", file=sys.stderr)
-    except Exception as exc:
-        print("PROBE", name, "refused:", type(exc).__name__, exc, file=sys.stderr)
 probe("tool", lambda: open(TOOL_FILE, "w").write("x"))  # write-tool
 probe("site", lambda: open(SITE_FILE, "a").write("import os"))  # write-site
 probe("etc", lambda: os.rename("/etc/hosts", "/etc/hosts.bak"))  # rename-etc
@@ -380,3 +377,54 @@ def test_an_ordinary_user_gets_the_same_sandbox_through_a_user_namespace(tmp_pat
     assert "LEVEL bubblewrap True" in done.stdout, done.stderr
     assert "ANSWER setup:" in done.stdout
     assert not list(tmp_path.glob(f"{sandbox.STALE_PREFIX}*"))
+
+
+KILLED = """\
+import sys
+sys.path.insert(0, REPO)
+from golf_audit.submission.runner import ChildProcess
+child = ChildProcess("import time\\nwhile True:\\n    time.sleep(0.1)\\n", timeout_s=120)
+print(child.root, child.pid_namespace, flush=True)
+child.request({"script": str(child.script), "build": "", "targets": []}, timeout_s=120)
+"""
+
+
+def test_a_killed_audit_takes_its_sandbox_along_and_the_next_one_sweeps_its_files() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED.replace("REPO", repr(str(REPO)))], stdout=subprocess.PIPE,
+                            env=env, text=True)
+    root, namespace = proc.stdout.readline().split()
+    time.sleep(1.0)
+    proc.kill()  # SIGKILL: no cleanup code runs in the parent
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while sandbox.namespace_processes(namespace) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sandbox.namespace_processes(namespace)  # --die-with-parent: the kernel took it all
+    assert Path(root).exists()  # nobody could clean up ...
+    sandbox.sweep_stale()
+    assert not Path(root).exists()  # ... until the next audit starts
+
+
+def test_the_causality_report_lists_what_the_script_tried_whatever_the_verdict(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from golf_audit.cli import app
+
+    lines = (REPO / "tests" / "fixtures" / "scripts" / "sliding_legal.py").read_text().splitlines()
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("from __future__")), 0)
+    # (socket.socket, not create_connection: the child's CPU shims replace the latter before the
+    # script runs, which refuses the call before the guard can see it.)
+    lines[at:at] = ["import socket", "try:", "    socket.socket().connect(('127.0.0.1', 9))  # phone home",
+                    "except OSError:", "    pass"]
+    script = tmp_path / "train_gpt.py"
+    script.write_text("\n".join(lines) + "\n")
+    probe_line = at + 3
+    result = CliRunner().invoke(app, ["causality", str(script), "--function", "eval_val_sliding", "--flips", "2",
+                                      "--format", "json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["verdict"] == "pass", result.output
+    assert "isolation: bubblewrap" in report["model"]
+    (tried,) = [r for r in report["results"] if r["evaluator"] == "sandbox"]
+    assert tried["label"] == "sandbox: network" and f"train_gpt.py:{probe_line}" in tried["summary"]
+    assert tried["summary"].startswith("warning: the code tried to use the network")
