@@ -158,6 +158,17 @@ def sidecar_outcome(audit: BpbAudit) -> Outcome:
 # --- the Markdown proof ---------------------------------------------------------------------------
 
 
+def verdict(audit: BpbAudit) -> Status:
+    """The proof's verdict: every table, the sidecar and the denominator; error when nothing was proven."""
+    statuses = [p.status(audit.sidecar_used) for p in audit.shipped + audit.built]
+    statuses += [audit.sidecar.status] if audit.sidecar is not None else []
+    denominator = _try(denominator_outcome, audit)
+    statuses.append(denominator.status if denominator is not None else Status.ERROR)
+    if not audit.shipped and not audit.built:
+        statuses.append(Status.ERROR)  # no byte table at all: nothing was proven
+    return worst(statuses)
+
+
 def markdown(audit: BpbAudit, command: str | None = None) -> str:
     """The proof as a Markdown section a tokenizer PR can paste."""
     tok = audit.tokenizer
@@ -165,10 +176,8 @@ def markdown(audit: BpbAudit, command: str | None = None) -> str:
     if command:
         lines += ["Generated with:", "", "```", command, "```", ""]
     proofs = audit.shipped + audit.built
-    statuses = [p.status(audit.sidecar_used) for p in proofs]
-    statuses += [audit.sidecar.status] if audit.sidecar is not None else []
     denominator = _try(denominator_outcome, audit)
-    overall = worst(statuses + ([denominator.status] if denominator else []))
+    overall = verdict(audit)
     verdict = {Status.PASS: "✔ **The bpb's byte count is exact**", Status.FAIL: "✖ **The bpb's byte count is wrong**"}
     lines += [verdict.get(overall, "‼ **Cannot conclude**") + f" ({overall.value})", ""]
     if tok is not None:

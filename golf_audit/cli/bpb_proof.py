@@ -20,7 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_VIOLATION, BadInput
-from ..findings import Status, worst
+from ..findings import Status
 from ..output import emit, stderr_console
 from .common import guarded
 
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         """The script's per-token byte tables (built by its own code in the sandbox, or shipped) against the tokenizer: per-token disagreements by bug class, the bytes counted on a real text and the bpb inflation, the tokens decoded back, and the bpb denominator. Prints a Markdown section a tokenizer PR can paste."""
         from ..bpb.audit import audit_bpb
         from ..bpb.proof import text_file
-        from ..bpb.report import denominator_outcome, markdown
+        from ..bpb.report import markdown, verdict
 
         docs, name = text_file(text) if text is not None else (None, None)
         say = lambda msg: stderr_console.print(f"bpb-proof: {msg}", markup=False)  # noqa: E731
@@ -53,14 +53,6 @@ def register(app: typer.Typer) -> None:
         command = "golf-audit bpb-proof " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
             if Path(sys.argv[0]).name == "golf-audit" else None
         emit(markdown(audit, command), output)
-        statuses = [p.status(audit.sidecar_used) for p in audit.shipped + audit.built if not p.probe or not audit.built]
-        statuses += [p.status(audit.sidecar_used) for p in audit.built if p.probe]
-        try:
-            statuses.append(denominator_outcome(audit).status)
-        except Exception:  # noqa: BLE001 - not-run/not-applicable: the proof says why
-            statuses.append(Status.ERROR)
-        if not audit.shipped and not audit.built:
-            statuses.append(Status.ERROR)  # no table at all: nothing was proven
-        verdict = worst(statuses)
-        say(f"{verdict.value}")
-        raise typer.Exit({Status.PASS: EXIT_PASS, Status.FAIL: EXIT_VIOLATION}.get(verdict, EXIT_BAD_INPUT))
+        result = verdict(audit)
+        say(result.value)
+        raise typer.Exit({Status.PASS: EXIT_PASS, Status.FAIL: EXIT_VIOLATION}.get(result, EXIT_BAD_INPUT))
