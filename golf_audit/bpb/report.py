@@ -178,8 +178,8 @@ def markdown(audit: BpbAudit, command: str | None = None) -> str:
     proofs = audit.shipped + audit.built
     denominator = _try(denominator_outcome, audit)
     overall = verdict(audit)
-    verdict = {Status.PASS: "✔ **The bpb's byte count is exact**", Status.FAIL: "✖ **The bpb's byte count is wrong**"}
-    lines += [verdict.get(overall, "‼ **Cannot conclude**") + f" ({overall.value})", ""]
+    headline = {Status.PASS: "✔ **The bpb's byte count is exact**", Status.FAIL: "✖ **The bpb's byte count is wrong**"}
+    lines += [headline.get(overall, "‼ **Cannot conclude**") + f" ({overall.value})", ""]
     if tok is not None:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(_kinds(tok).items(), key=lambda kv: -kv[1]))
         lines.append(f"- tokenizer: `{tok.path.name}` ({tok.family}, {tok.size} pieces: {kinds}); {audit.tokenizer_note}")
