@@ -25,15 +25,18 @@ DEFAULT = ["sliding_legal.py", "slot_scored_mask.py", "slot_context_window.py", 
            "inline_slot.py", "wrapper_slot_scored.py"]
 
 
-def child_costs(script: Path, function: str, runs: int) -> tuple[float, float]:
-    """(seconds to start a child and build the model, seconds per eval run) for ``function``."""
+def child_costs(script: Path, function: str, runs: int, **child_options: object) -> tuple[float, float]:
+    """(seconds to start a child and build the model, seconds per eval run) for ``function``.
+
+    ``child_options`` go to ``ChildProcess`` (e.g. ``unsafe_no_sandbox``, for bench_sandbox.py).
+    """
     text = script.read_text()
     plan = make_plan(text, str(script), [function])
     target = next(t for t in plan.targets if t.name == function)
     setup = {"build": plan.build, "row_len": ROW_LEN, "targets": [{"name": target.name, "bindings": target.bindings,
              "prelude": target.prelude, "define": target.define, "stride_exprs": target.stride_exprs}]}
     t0 = time.perf_counter()
-    with ChildProcess(text, extra_env=plan.tiny_env) as child:
+    with ChildProcess(text, extra_env=plan.tiny_env, **child_options) as child:
         ready = child.request({**setup, "script": str(child.script)})
         t1 = time.perf_counter()
         tokens = audit_stream(int(ready["vocab_size"]), 1537, 0).tolist()

@@ -207,6 +207,7 @@ def audit_tree(
     checks: list[Check] | None = None,
     fail_on: Severity = Severity.ERROR,
     command: str = "",
+    unsafe_no_sandbox: bool = False,
 ) -> AuditReport:
     """Audit every folder of a records tree, each against the previous leader of its track.
 
@@ -218,7 +219,7 @@ def audit_tree(
     if not folders:
         raise BadInput(f"{root}: no records folders under it (folders with a submission.json)")
     audits = [
-        audit_folder(folder, AuditOptions(baseline=leader, dynamic=dynamic), checks, name=str(folder.relative_to(root)))
+        audit_folder(folder, AuditOptions(baseline=leader, dynamic=dynamic, unsafe_no_sandbox=unsafe_no_sandbox), checks, name=str(folder.relative_to(root)))
         for folder, leader in folders
     ]
     return AuditReport(subject=str(tree), recursive=True, folders=audits, fail_on=fail_on,
@@ -234,9 +235,11 @@ def audit_single(
     checks: list[Check] | None = None,
     fail_on: Severity = Severity.ERROR,
     command: str = "",
+    unsafe_no_sandbox: bool = False,
 ) -> AuditReport:
     """Audit one PR folder (optionally against a baseline folder)."""
     base = check_folder(baseline) if baseline is not None else None
-    audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic, python=python), checks)
+    audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic, python=python,
+                                                    unsafe_no_sandbox=unsafe_no_sandbox), checks)
     return AuditReport(subject=str(folder), recursive=False, folders=[audit], fail_on=fail_on,
                        dynamic=dynamic, command=command)

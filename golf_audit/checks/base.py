@@ -42,6 +42,7 @@ class AuditOptions:
     baseline: Path | None = None  # previous leader's folder, for the significance rules
     dynamic: bool = False  # run the child-process causality checks (slow)
     python: str | None = None  # interpreter for the dynamic checks' child (a script needing 3.12)
+    unsafe_no_sandbox: bool = False  # run the child without the OS sandbox (explicitly asked)
 
 
 class AuditContext:

@@ -106,9 +106,24 @@ def dynamic_verdicts(ctx: AuditContext) -> Any:
 
     def _run(c: AuditContext) -> Any:
         mod = need("golf_audit.submission.audit", 8)
-        return _attr(mod, "audit_script", 8)(c.script, python=c.options.python)
+        return _attr(mod, "audit_script", 8)(c.script, python=c.options.python,
+                                             unsafe_no_sandbox=c.options.unsafe_no_sandbox)
 
     return ctx.collect("dynamic", _run)
+
+
+def bpb(ctx: AuditContext) -> Any:
+    """The folder's byte accounting (issue 16): tokenizer, byte tables, bpb denominator.
+
+    The builders of the script run in the sandbox only with ``--dynamic``.
+    """
+
+    def _audit(c: AuditContext) -> Any:
+        mod = need("golf_audit.bpb.audit", 16)
+        return _attr(mod, "audit_bpb", 16)(c.folder, dynamic=c.options.dynamic,
+                                           unsafe_no_sandbox=c.options.unsafe_no_sandbox)
+
+    return ctx.collect("bpb", _audit)
 
 
 def pick(results: list[CheckResult], check_id: str) -> CheckResult:
@@ -195,7 +210,16 @@ def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
     label = "normalization" if aspect == "normalization" else "flip tests"
     counts = {s.value: statuses.count(s) for s in set(statuses)}
     summary = f"{len(statuses)} eval function(s), {label}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    return Outcome(status, summary, evidence, {"decided_by": audit.decided_by, "seconds": audit.seconds})
+    evidence += sandbox_evidence(audit, script)  # what the code tried, whatever the verdict
+    return Outcome(status, summary, evidence, {"decided_by": audit.decided_by, "seconds": audit.seconds,
+                                               "isolation": getattr(audit, "isolation", "")})
+
+
+def sandbox_evidence(audit: Any, script: str) -> list[Evidence]:
+    """The sandbox's record of what the submission's code tried (see submission/sandbox.py)."""
+    from ..submission.sandbox import attempt_evidence
+
+    return attempt_evidence(getattr(audit, "attempts", []), script)
 
 
 def claimed_bpb(ctx: AuditContext) -> float | None:
@@ -233,6 +257,16 @@ def from_significance(rule: str) -> Callable[[AuditContext, Any], Outcome]:
 def from_static(ctx: AuditContext, check: Any) -> Outcome:
     """``run`` of a static (ast) check of train_gpt.py."""
     return static_outcome(ctx, check.id)
+
+
+def from_bpb(aspect: str) -> Callable[[AuditContext, Any], Outcome]:
+    """``run`` of a byte-accounting check: "shipped" (GA-BPB-001), "denominator" (002), "builder" (003), "sidecar" (004)."""
+
+    def run(ctx: AuditContext, check: Any) -> Outcome:
+        report = need("golf_audit.bpb.report", 16)
+        return getattr(report, f"{aspect}_outcome")(bpb(ctx))
+
+    return run
 
 
 def from_dynamic(aspect: str) -> Callable[[AuditContext, Any], Outcome]:

@@ -6,6 +6,10 @@ import difflib
 
 from ..errors import BadInput
 from . import (
+    bpb_builder,
+    bpb_denominator,
+    bpb_sidecar,
+    bpb_table,
     causal_dynamic,
     claims_match_logs,
     files_parse,
@@ -38,7 +42,8 @@ _MODULES = [
     sig_readme, sig_leaderboard,
     static_scored_mask, static_shared_delta, static_adapt_before_score, static_target_in_key,
     static_val_in_train, static_network, static_unused_env,
-    causal_dynamic, norm_dynamic,
+    bpb_table, bpb_denominator,
+    causal_dynamic, norm_dynamic, bpb_builder, bpb_sidecar,
 ]
 
 CHECKS: dict[str, Check] = {m.CHECK.id: m.CHECK for m in _MODULES}

@@ -45,9 +45,9 @@ def _root(
 
 def _register_commands() -> None:
     # Each module exposes register(app); importing them here keeps `--help` complete.
-    from . import artifact, causality, checks, eval as eval_cmd, pr, report, significance, slot_compare
+    from . import artifact, bpb_proof, causality, checks, eval as eval_cmd, pr, report, significance, slot_compare
 
-    for module in (causality, slot_compare, eval_cmd, artifact, significance, report, pr, checks):
+    for module in (causality, slot_compare, eval_cmd, artifact, significance, bpb_proof, report, pr, checks):
         module.register(app)
     for info in app.registered_commands:
         if info.cls in (None, TyperCommand):  # typer fills in its default class

@@ -33,14 +33,16 @@ if TYPE_CHECKING:  # the engine imports torch: loaded inside the command, never 
 
 def audit_target(target: Path, options: AuditOptions, workers: int, *, inline: str | None = None,
                  python: str | None = None, env: dict[str, str] | None = None,
-                 functions: list[str] | None = None, adapter: Path | None = None) -> CausalityReport:
+                 functions: list[str] | None = None, adapter: Path | None = None,
+                 unsafe_no_sandbox: bool = False) -> CausalityReport:
     """Audit a submission's own train_gpt.py (or records folder) in a sandboxed child process."""
     from ..submission.audit import audit_script
     from ..submission.report import to_causality_report
 
     say = lambda msg: stderr_console.print(f"causality: {msg}", markup=False)  # noqa: E731
     audit = audit_script(target, functions=functions, inline_selector=inline, python=python, flips=options.flips,
-                         seed=options.seed, tolerance=options.tolerance, env=env, adapter=adapter, progress=say)
+                         seed=options.seed, tolerance=options.tolerance, env=env, adapter=adapter, progress=say,
+                         unsafe_no_sandbox=unsafe_no_sandbox)
     return to_causality_report(audit, options.flips, options.seed, options.norm_tolerance)
 
 
@@ -90,6 +92,7 @@ def register(app: typer.Typer) -> None:
         python: Annotated[Optional[str], typer.Option(help="TARGET only: run the script under this interpreter (e.g. one that parses 3.12 syntax).")] = None,
         adapter: Annotated[Optional[Path], typer.Option(help="TARGET only: adapter file saying how to build the model and run the eval, with a score hook (see README).")] = None,
         env: Annotated[Optional[list[str]], typer.Option("--env", help="TARGET only: environment for the script, KEY=VALUE (repeatable), over the tiny configuration.")] = None,
+        unsafe_no_sandbox: Annotated[bool, typer.Option("--unsafe-no-sandbox", help="TARGET only: run the script without the OS sandbox (bubblewrap) when none is available; the report says so. Unsafe: the code can reach the network and your files.")] = False,
         format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
@@ -137,7 +140,7 @@ def register(app: typer.Typer) -> None:
         options = AuditOptions(flips=flips, seed=seed, tolerance=tolerance, norm_tolerance=norm_tolerance)
         if target is not None:
             report = audit_target(target, options, n_workers, inline=inline, python=python, env=parse_settings(env),
-                                  functions=function, adapter=adapter)
+                                  functions=function, adapter=adapter, unsafe_no_sandbox=unsafe_no_sandbox)
         else:
             pairs = parse_settings(settings)
             # Bad names and settings fail before any loading.

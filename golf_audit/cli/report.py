@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         baseline: Annotated[Optional[Path], typer.Option(help="Previous leader's records folder, for the significance checks (GA-SIG-*).")] = None,
         dynamic: Annotated[bool, typer.Option("--dynamic", help="Also run the slow dynamic checks (flip test of the script's own eval functions in a child process).")] = False,
         python: Annotated[Optional[str], typer.Option("--python", help="Python interpreter for the dynamic checks' child process (e.g. a 3.12 for scripts that need it).")] = None,
+        unsafe_no_sandbox: Annotated[bool, typer.Option("--unsafe-no-sandbox", help="With --dynamic: run the submission's code without the OS sandbox (bubblewrap) when none is available. Unsafe: the code can reach the network and your files.")] = False,
         fail_on: Annotated[Severity, typer.Option(help="Exit 1 when a check of this severity or higher fails.")] = Severity.ERROR,
         check: Annotated[Optional[list[str]], typer.Option("--check", help="Run only these check ids (repeatable); see `golf-audit checks`.")] = None,
         format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, json, markdown (PR comment) or sarif (code scanning).")] = ReportFormat.table,
@@ -57,16 +58,18 @@ def register(app: typer.Typer) -> None:
         parts += ["--baseline", str(baseline)] if baseline is not None and not recursive else []
         parts += ["--dynamic"] if dynamic else []
         parts += ["--python", python] if python else []
+        parts += ["--unsafe-no-sandbox"] if unsafe_no_sandbox else []
         parts += ["--fail-on", fail_on.value] if fail_on is not Severity.ERROR else []
         for check_id in check or []:
             parts += ["--check", check_id]
         parts += ["--format", format.value]
         command = shlex.join(parts)
         if recursive:
-            report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command)
+            report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command,
+                                unsafe_no_sandbox=unsafe_no_sandbox)
         else:
             report = audit_single(folder, baseline=baseline, dynamic=dynamic, python=python, checks=checks,
-                                  fail_on=fail_on, command=command)
+                                  fail_on=fail_on, command=command, unsafe_no_sandbox=unsafe_no_sandbox)
         emit(render(report, format), output)
         symbol, word = verdict_line(report)
         stderr_console.print(f"{symbol} {word}: {counts_text(report.counts())}", markup=False)

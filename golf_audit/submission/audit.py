@@ -14,7 +14,6 @@ The report says which evidence decided.
 from __future__ import annotations
 
 import ast
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -73,6 +72,8 @@ class SubmissionAudit:
     stream_tokens: int = 0
     tolerance: float = DEFAULT_TOLERANCE
     seconds: float = 0.0
+    isolation: str = ""  # the sandbox level the child ran under ("" when no child was started)
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # ChildProcess.attempts()
 
 
 def display_name(target: analyze.EvalTarget) -> str:
@@ -162,7 +163,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                  env: dict[str, str] | None = None, stream_tokens: int = DEFAULT_STREAM_TOKENS,
                  setup_timeout_s: float = 120.0, run_timeout_s: float = 60.0,
                  memory_bytes: int = DEFAULT_MEMORY_BYTES, adapter: str | Path | None = None,
-                 progress: Callable[[str], None] | None = None) -> SubmissionAudit:
+                 progress: Callable[[str], None] | None = None, unsafe_no_sandbox: bool = False) -> SubmissionAudit:
     """Audit one script (or records folder); CannotConclude when it cannot even be read."""
     started = time.perf_counter()
     say = progress or (lambda _m: None)
@@ -180,6 +181,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
     else:
         the_plan = make_plan(text, str(script), functions, inline_selector, env)
     adapter_file = load_adapter(adapter) if adapter is not None else None
+    sandbox_run: dict[str, Any] = {"unsafe": unsafe_no_sandbox}  # _dynamic adds "child"
     if adapter_file is not None:
         the_plan.targets = [analyze.EvalTarget("adapter", 0, {}, adapter=True)]
         the_plan.build, the_plan.build_error = "", ""
@@ -196,25 +198,31 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                     for t in targets]
     else:
         verdicts = _dynamic(script, text, the_plan.build, targets, the_plan.tiny_env, python, flips, seed, tolerance,
-                            stream_tokens, setup_timeout_s, run_timeout_s, memory_bytes, say, adapter_file)
+                            stream_tokens, setup_timeout_s, run_timeout_s, memory_bytes, say, adapter_file,
+                            sandbox_run)
     static_results = the_plan.static
     child_env = the_plan.tiny_env
-    return _combine(str(script), verdicts, static_results, layers, followed, child_env, stream_tokens, tolerance,
-                    time.perf_counter() - started)
+    audit = _combine(str(script), verdicts, static_results, layers, followed, child_env, stream_tokens, tolerance,
+                     time.perf_counter() - started)
+    if "child" in sandbox_run:  # closed by now: its attempts are complete
+        audit.isolation, audit.attempts = sandbox_run["child"].isolation, sandbox_run["child"].attempts()
+    return audit
 
 
 def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarget], child_env: dict[str, str],
              python: str | None, flips: int, seed: int, tolerance: float, stream_tokens: int, setup_timeout_s: float,
              run_timeout_s: float, memory_bytes: int, say: Callable[[str], None],
-             adapter_file: AdapterFile | None = None) -> list[FunctionVerdict]:
+             adapter_file: AdapterFile | None = None, sandbox_run: dict[str, Any] | None = None) -> list[FunctionVerdict]:
     verdicts = [FunctionVerdict(display_name(t), t.line, Status.ERROR, f"cannot call it: {t.error}",
                                 kind="inline" if t.define else "function") for t in targets if t.error]
     runnable = [t for t in targets if not t.error]
     if not runnable:
         return verdicts
     say(f"starting the sandboxed child for {script.name}")
-    with ChildProcess(text, python=python, timeout_s=run_timeout_s, memory_bytes=memory_bytes, extra_env=child_env) as child:
-        _copy_siblings(script, child.workdir)
+    run = sandbox_run if sandbox_run is not None else {}
+    with ChildProcess(text, python=python, timeout_s=run_timeout_s, memory_bytes=memory_bytes, extra_env=child_env,
+                      support_files=_siblings(script), unsafe_no_sandbox=run.get("unsafe", False)) as child:
+        run["child"] = child
         setup = {"script": str(child.script), "build": build, "seed": seed, "row_len": ROW_LEN,
                  "targets": [{"name": t.name, "bindings": t.bindings, "prelude": t.prelude, "define": t.define,
                               "stride_exprs": t.stride_exprs, "adapter": t.adapter} for t in runnable]}
@@ -237,14 +245,15 @@ def _dynamic(script: Path, text: str, build: str, targets: list[analyze.EvalTarg
     return verdicts
 
 
-def _copy_siblings(script: Path, workdir: Path) -> None:
-    """Local files the script loads (helper modules, exec'd files) travel with it."""
+def _siblings(script: Path) -> dict[str, bytes]:
+    """Local files the script loads (helper modules, exec'd files) travel with it, read-only."""
     from ..source import code_dependencies
 
     try:
         deps = code_dependencies(script)
     except Exception:  # noqa: BLE001 - missing helpers surface as the child's own error
-        return
+        return {}
+    files: dict[str, bytes] = {}
     for dep in deps:
         if dep.how == "entry" or not dep.path.is_file():
             continue
@@ -252,9 +261,9 @@ def _copy_siblings(script: Path, workdir: Path) -> None:
             rel = dep.path.resolve().relative_to(script.parent.resolve())
         except ValueError:
             continue
-        dest = workdir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(dep.path, dest)
+        if rel.as_posix() != "train_gpt.py":
+            files[rel.as_posix()] = dep.path.read_bytes()
+    return files
 
 
 def _audit_target(child: ChildProcess, target: analyze.EvalTarget, vocab: int, tokens: torch.Tensor, flips: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..causality.engine import CausalityResult
 from ..causality.report import AuditedSubject, CausalityReport
 from ..findings import Status
+from . import sandbox
 from .audit import FunctionVerdict, SubmissionAudit
 
 STREAM_FLIP_NOTE = "stream flips only: a script reads inputs and targets from one stream"
@@ -49,10 +50,11 @@ def to_causality_report(audit: SubmissionAudit, flips: int, seed: int, norm_tole
                                  tolerance=audit.tolerance, stream_tokens=audit.stream_tokens)
         settings = {"rule": check.rule, "remediation": check.remediation}
         subjects.append(AuditedSubject(f"{check.check_id} (static)", "static", settings, result))
+    subjects += sandbox.report_subjects(audit)  # what the code tried, whatever the verdict
     wrapper = f"; {audit.layers} self-extracting layer(s) decoded" if audit.layers else ""
     followed = f"; followed exec(open()) to {', '.join(audit.followed)}" if audit.followed else ""
     model = (f"submission script {audit.path}{wrapper}{followed}; verdict {audit.status.value}, decided by "
-             f"{audit.decided_by} evidence; tiny configuration, fp32, CPU shims")
+             f"{audit.decided_by} evidence; tiny configuration, fp32, CPU shims; {sandbox.isolation_text(audit.isolation)}")
     return CausalityReport("script", model, "random audit stream (every 4-gram unique)", audit.stream_tokens,
                            dict(sorted(audit.env.items())), flips, seed, audit.tolerance, norm_tolerance, 1,
                            subjects, audit.seconds)
