@@ -129,7 +129,7 @@ class TTT(Evaluator):
             train_here = s.order == "train_first" or c < n_chunks - 1
             if s.order == "train_first":
                 self._train(adapted, opt, params, inputs, tgt, lo, hi, seq_len)
-            score_windows(acc, adapted, rank_share(by_chunk[c]), s.batch)
+            score_windows(acc, adapted, rank_share(by_chunk[c]), s.batch, pad_to=seq_len)
             if s.order == "score_first" and train_here:
                 self._train(adapted, opt, params, inputs, tgt, lo, hi, seq_len)
         return acc.finish(evaluator=self.describe(), windows=len(windows), chunks=n_chunks)
