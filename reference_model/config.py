@@ -170,7 +170,7 @@ TINY: dict[str, str] = {
     "VOCAB_SIZE": "512",
     "BIGRAM_VOCAB_SIZE": "256",
     "BIGRAM_DIM": "32",
-    "VE_DIM": "32",
+    "VE_DIM": "16",  # != the KV width (32), so the value embedding keeps its projection as in the seed
     "VE_LAYERS": "2,3",
     "XSA_LAST_N": "4",
     "ROPE_DIMS": "4",

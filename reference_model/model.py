@@ -111,7 +111,9 @@ class Rotary(nn.Module):
         t = torch.arange(seq_len, dtype=torch.float32, device=device)
         freqs = torch.outer(t, rope_inv_freq(self.base, self.dims, seq_len, device))
         cos, sin = freqs.cos()[None, :, None, :], freqs.sin()[None, :, None, :]
-        if not torch.is_inference_mode_enabled():  # inference tensors cannot be saved for backward later
+        # Inference tensors cannot be saved for backward later; under torch.compile the graph
+        # computes (and folds) them itself, and a module-attribute cache would only add guards.
+        if not torch.is_inference_mode_enabled() and not torch.compiler.is_compiling():
             self._cache = (seq_len, device, cos, sin)
         return cos, sin
 

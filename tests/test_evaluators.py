@@ -57,12 +57,16 @@ def test_slot_defaults_are_the_seed_prs():
     s = get_evaluator("slot").settings
     assert (s.mask, s.delta, s.logit_bias, s.steps, s.lr, s.lr_min) == ("scored", "window", True, 16, 0.008, 0.0008)
     assert (tuple(s.betas), s.eps, s.wd, s.batch) == ((0.9, 0.999), 1e-5, 1e-8, 32)
-    assert cosine_lr(0, 16, 0.008, 0.0008) == 0.008 and math.isclose(cosine_lr(15, 16, 0.008, 0.0008), 0.0008)
+    assert s.tail == "records"  # the seed's window enumeration (tail windows re-score)
+    # The seed's schedule divides by `steps`: step 15 of 16 is still above lr_min.
+    assert cosine_lr(0, 16, 0.008, 0.0008) == 0.008
+    assert math.isclose(cosine_lr(15, 16, 0.008, 0.0008), 0.0008 + 0.5 * 0.0072 * (1 + math.cos(math.pi * 15 / 16)))
+    assert cosine_lr(15, 16, 0.008, 0.0008) > 0.0008
 
 
 @pytest.mark.parametrize("name,settings", ZOO, ids=IDS)
 def test_sensible_counted_once_and_deterministic(demo, stream, name, settings):
-    ev = get_evaluator(name, settings)
+    ev = get_evaluator(name, {"tail": "once", **settings})
     a = ev.score(demo.model, stream, demo.luts)
     b = ev.score(demo.model, stream, demo.luts)
     n = stream.numel() - 1
@@ -107,7 +111,7 @@ def test_standard_uses_non_overlapping_windows(demo, stream):
     scored = get_evaluator("standard").score(demo.model, stream, demo.luts)
     n = stream.numel() - 1
     assert scored.info["windows"] == math.ceil(n / demo.hp.eval_seq_len)
-    sliding = get_evaluator("sliding").score(demo.model, stream, demo.luts)
+    sliding = get_evaluator("sliding", {"tail": "once"}).score(demo.model, stream, demo.luts)
     assert scored.val_bpb > sliding.val_bpb, "less context per target must cost bits"
 
 
