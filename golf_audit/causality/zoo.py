@@ -13,7 +13,10 @@ every place a leak can hide (DOMAIN.md §3):
 * TTT chunks of ``AUDIT_TTT_CHUNK`` = 192 targets (24 windows), so the stream spans 3.5 chunks,
   and one adaptation epoch per chunk instead of 3 (order, not amount, decides causality);
 * hence a stream of 32 + 79·8 + 1 = 665 tokens (664 targets) from the start of the demo's
-  validation stream.
+  validation stream;
+* ``tail=once``: the 80 windows end exactly at the stream's end, each target scored once (the
+  seed's own enumeration, the evaluators' default, would add 3 tail windows re-scoring the
+  last targets; causality does not depend on it, the designed batch edges do).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ AUDIT_TTT_CHUNK = 192
 AUDIT_STREAM_TOKENS = AUDIT_SEQ_LEN + (AUDIT_WINDOWS - 1) * AUDIT_STRIDE + 1  # 665
 
 # Settings applied to every evaluator that has them (the user's --set wins).
-AUDIT_GEOMETRY: dict[str, str] = {"seq_len": str(AUDIT_SEQ_LEN), "stride": str(AUDIT_STRIDE),
+AUDIT_GEOMETRY: dict[str, str] = {"seq_len": str(AUDIT_SEQ_LEN), "stride": str(AUDIT_STRIDE), "tail": "once",
                                   "chunk": str(AUDIT_TTT_CHUNK), "chunk_tokens": str(AUDIT_TTT_CHUNK)}
 
 

@@ -12,8 +12,10 @@ Leaky:  slot (mask=scored: the seed PR's default; or delta=batch), ttt (order=tr
 """
 
 from .base import REGISTRY, Evaluator, Scored, ScoreAccumulator, UnknownEvaluator, Window, enumerate_windows, get_evaluator, record_events
+from .memo import reuse_unchanged_batches
 
 # Importing the modules registers their evaluators.
 from . import standard, sliding, slot, ttt, leaky  # noqa: E402,F401  isort: skip
 
-__all__ = ["REGISTRY", "Evaluator", "Scored", "ScoreAccumulator", "UnknownEvaluator", "Window", "enumerate_windows", "get_evaluator", "record_events"]
+__all__ = ["REGISTRY", "Evaluator", "Scored", "ScoreAccumulator", "UnknownEvaluator", "Window", "enumerate_windows", "get_evaluator", "record_events",
+           "reuse_unchanged_batches"]

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Window, enumerate_windows
+from .memo import memoized, tensor_key
 
 TAILS = ("once", "records")
 
@@ -172,8 +173,15 @@ def iter_scored_logits(model: torch.nn.Module, inputs: torch.Tensor, windows: Se
     """For each batch of windows (padded to ``pad_to``): the logits at the scored positions only."""
     for group in batched(windows, batch):
         wb = make_batch(inputs, group, scored_spans(group), pad_to)
-        h = hidden_states(model, wb.x)
-        yield ScoredBatch(wb.targets_idx, wb.window_start, head_logits(model, h[wb.rows.to(h.device), wb.cols.to(h.device)]))
+
+        def compute(wb: WindowBatch = wb) -> torch.Tensor:
+            h = hidden_states(model, wb.x)
+            return head_logits(model, h[wb.rows.to(h.device), wb.cols.to(h.device)])
+
+        # The logits depend only on the model, the padded inputs and the positions (memo.py).
+        logits = memoized(model, lambda wb=wb: ("scored_logits", tensor_key(wb.x), tensor_key(wb.rows), tensor_key(wb.cols)),
+                          compute)
+        yield ScoredBatch(wb.targets_idx, wb.window_start, logits)
 
 
 def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

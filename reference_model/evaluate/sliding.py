@@ -19,16 +19,21 @@ import torch
 
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, Window, register, split_stream
-from .common import TAILS, check_choice, check_positive, iter_scored_logits, nll_from_logits, rank_share, resolve_geometry, sliding_windows
+from .common import (TAILS, ScoredBatch, check_choice, check_positive, iter_scored_logits, nll_from_logits, rank_share,
+                     resolve_geometry, sliding_windows)
+
+
+def add_scored_batch(acc: ScoreAccumulator, sb: ScoredBatch) -> None:
+    """Score one batch's logits against ``acc``'s targets."""
+    nll = nll_from_logits(sb.logits, acc.targets[sb.targets_idx])
+    acc.add(sb.targets_idx, nll, lambda idx, lg=sb.logits: torch.log_softmax(lg[idx], dim=-1), window_start=sb.window_start)
 
 
 def score_windows(acc: ScoreAccumulator, model: torch.nn.Module, windows: Sequence[Window], batch: int,
                   pad_to: int = 0) -> None:
     """Score ``windows`` with ``model`` into ``acc`` (no adaptation); the common inner loop."""
     for sb in iter_scored_logits(model, acc.inputs, windows, batch, pad_to):
-        nll = nll_from_logits(sb.logits, acc.targets[sb.targets_idx])
-        acc.add(sb.targets_idx, nll, lambda idx, lg=sb.logits: torch.log_softmax(lg[idx], dim=-1),
-                window_start=sb.window_start)
+        add_scored_batch(acc, sb)
 
 
 @dataclass

@@ -48,6 +48,7 @@ from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, Window, register, split_stream
 from .common import (TAILS, apply_softcap, batched, check_choice, check_positive, hidden_states, make_batch, model_device,
                      output_weight, rank_share, resolve_geometry, scored_spans, sliding_windows, softcap)
+from .memo import memoized, tensor_key
 
 
 @dataclass
@@ -137,7 +138,12 @@ class Slot(Evaluator):
             acc.count_once(tgt.numel(), seq_len, stride)
         run = self._batch_fast if s.impl == "fast" else self._batch_reference
         for group in batched(rank_share(windows, "strided"), s.batch):
-            run(model, acc, group, seq_len)
+            lo, hi = min(w.start for w in group), max(w.end for w in group)
+            # A batch reads only its own windows' inputs and targets (see memo.py).
+            key = lambda: ("slot", self.describe(), seq_len, tuple((w.start, w.end, w.score_from) for w in group),  # noqa: E731
+                           tensor_key(inputs[lo:hi]), tensor_key(tgt[lo:hi]))
+            out = memoized(model, key, lambda: run(model, acc, group, seq_len))
+            add_by_window(acc, out, group)
         return acc.finish(evaluator=self.describe(), windows=len(windows))
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
@@ -151,7 +157,7 @@ class Slot(Evaluator):
 
     # ------------------------------------------------------------------ fast path
 
-    def _batch_fast(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window], seq_len: int) -> None:
+    def _batch_fast(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window], seq_len: int) -> "SlotBatch":
         s = self.settings
         device = model_device(model)
         W = output_weight(model)  # (V, d)
@@ -168,7 +174,7 @@ class Slot(Evaluator):
         z = F.linear(H[rows, cols] + delta[groups], W)  # the seed's (H + delta) W^T, row by row
         logits = apply_softcap(z + bias[groups] if bias is not None else z, cap)
         nll = F.cross_entropy(logits, acc.targets[wb.targets_idx].to(device), reduction="none")
-        add_by_window(acc, wb.targets_idx, wb.window_start, nll, windows, lambda idx: torch.log_softmax(logits[idx], dim=-1))
+        return SlotBatch(wb.targets_idx, wb.window_start, nll, logits)
 
     def _fit(self, H: torch.Tensor, W: torch.Tensor, cap: float, acc: ScoreAccumulator, windows: Sequence[Window],
              delta: torch.Tensor, bias: torch.Tensor | None) -> None:
@@ -226,7 +232,7 @@ class Slot(Evaluator):
 
     # ------------------------------------------------------------- reference path
 
-    def _batch_reference(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window], seq_len: int) -> None:
+    def _batch_reference(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window], seq_len: int) -> "SlotBatch":
         """The seed's way: full-window logits every step, autograd, a (B, T) mask, torch's AdamW."""
         s = self.settings
         device = model_device(model)
@@ -262,16 +268,26 @@ class Slot(Evaluator):
         rows, cols = wb.rows.to(device), wb.cols.to(device)
         picked = logits[rows, cols]
         nll = F.cross_entropy(picked, y[rows, cols], reduction="none")
-        add_by_window(acc, wb.targets_idx, wb.window_start, nll, windows, lambda idx: torch.log_softmax(picked[idx], dim=-1))
+        return SlotBatch(wb.targets_idx, wb.window_start, nll, picked)
 
 
-def add_by_window(acc: ScoreAccumulator, targets_idx: torch.Tensor, window_start: torch.Tensor, nll: torch.Tensor,
-                  windows: Sequence[Window], logprob_rows) -> None:
-    """Add a batch's scored NLLs (window by window, in order) with the seed's total: each
-    window's NLLs summed in fp32, the window sums added in float64."""
+@dataclass
+class SlotBatch:
+    """A SLOT batch's result at its scored positions (window by window, in order)."""
+
+    targets_idx: torch.Tensor  # (P,)
+    window_start: torch.Tensor  # (P,)
+    nll: torch.Tensor  # (P,) fp32
+    logits: torch.Tensor  # (P, V) fp32, with the fitted delta and bias
+
+
+def add_by_window(acc: ScoreAccumulator, out: SlotBatch, windows: Sequence[Window]) -> None:
+    """Add a batch's scored NLLs with the seed's total: each window's NLLs summed in fp32, the
+    window sums added in float64."""
     total, offset = 0.0, 0
     for w in windows:
         n = w.end - w.score_from
-        total += float(nll[offset : offset + n].float().sum())
+        total += float(out.nll[offset : offset + n].float().sum())
         offset += n
-    acc.add(targets_idx, nll, logprob_rows, window_start=window_start, total=total)
+    acc.add(out.targets_idx, out.nll, lambda idx: torch.log_softmax(out.logits[idx], dim=-1),
+            window_start=out.window_start, total=total)
