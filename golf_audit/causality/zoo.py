@@ -14,9 +14,10 @@ every place a leak can hide (DOMAIN.md §3):
   and one adaptation epoch per chunk instead of 3 (order, not amount, decides causality);
 * hence a stream of 32 + 79·8 + 1 = 665 tokens (664 targets) from the start of the demo's
   validation stream;
-* ``tail=once``: the 80 windows end exactly at the stream's end, each target scored once (the
-  seed's own enumeration, the evaluators' default, would add 3 tail windows re-scoring the
-  last targets; causality does not depend on it, the designed batch edges do).
+* zoo members run with ``tail=once``: the 80 windows end exactly at the stream's end, each
+  target scored once (the seed's own enumeration, the evaluators' default, would add 3 tail
+  windows re-scoring the last targets; causality does not depend on it, the designed batch
+  edges do).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ AUDIT_TTT_CHUNK = 192
 AUDIT_STREAM_TOKENS = AUDIT_SEQ_LEN + (AUDIT_WINDOWS - 1) * AUDIT_STRIDE + 1  # 665
 
 # Settings applied to every evaluator that has them (the user's --set wins).
-AUDIT_GEOMETRY: dict[str, str] = {"seq_len": str(AUDIT_SEQ_LEN), "stride": str(AUDIT_STRIDE), "tail": "once",
+AUDIT_GEOMETRY: dict[str, str] = {"seq_len": str(AUDIT_SEQ_LEN), "stride": str(AUDIT_STRIDE),
                                   "chunk": str(AUDIT_TTT_CHUNK), "chunk_tokens": str(AUDIT_TTT_CHUNK)}
+ZOO_TAIL = "once"  # the zoo's designed geometry (see above); single-evaluator audits keep the evaluator's own
 
 
 @dataclass(frozen=True)
@@ -99,5 +101,7 @@ def with_geometry(evaluator: str, settings: dict[str, str]) -> dict[str, str]:
 
 
 def settings_for(member: ZooMember) -> dict[str, Any]:
-    return with_geometry(member.evaluator, member.settings)
+    cls = REGISTRY.get(member.evaluator)
+    tail = {"tail": ZOO_TAIL} if cls is not None and any(f.name == "tail" for f in dataclasses.fields(cls.Settings)) else {}
+    return with_geometry(member.evaluator, {**tail, **member.settings})
 
