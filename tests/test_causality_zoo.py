@@ -170,3 +170,20 @@ def test_null_control_still_catches_nondeterminism_with_reuse(demo, stream):
     src = Noisy(get_evaluator("sliding", {"seq_len": "32", "stride": "8", "tail": "once"}), demo.model, demo.luts)
     result = audit_source(src, stream, flips=2)
     assert result.status is Status.ERROR and "nondeterministic" in result.summary
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_counts_every_run_up_to_the_planned_total(workers):
+    """``on_runs(done, total)`` (the progress bar's feed) reaches total = 2 + 2 x flips per source."""
+    from causality_fakes import FakeSource, stream
+
+    from golf_audit.causality.engine import audit_sources, worker_pool
+
+    calls: list[tuple[int, int]] = []
+    sources = [FakeSource(), FakeSource("noise")]  # the noisy one stops after its null control
+    with worker_pool(workers) as pool:
+        results = audit_sources(sources, stream(), AuditOptions(flips=6), executor=pool,
+                                on_runs=lambda done, total: calls.append((done, total)))
+    assert [r.status for r in results] == [Status.PASS, Status.ERROR]
+    assert calls[-1] == ((2 + 2 * 6) + 2,) * 2  # ends full, at the replanned total
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
