@@ -81,9 +81,16 @@ def train_demo_model(hp: Hyperparameters, train_tokens: torch.Tensor, *, steps: 
     """Train a fresh TINY model for ``steps`` optimizer steps on ``train_tokens`` (CPU, fp32)."""
     from .train import train_steps
 
-    torch.manual_seed(seed)
-    model = GPT(hp)
-    train_steps(model, hp, train_tokens, steps=steps, log=_log)
+    # One thread: the weights then do not depend on the machine's core count (reductions split
+    # across threads sum in other orders), and a busy machine cannot stall a thread pool.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        model = GPT(hp)
+        train_steps(model, hp, train_tokens, steps=steps, log=_log)
+    finally:
+        torch.set_num_threads(threads)
     return model.eval()
 
 
