@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import lzma
+import math
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,7 @@ def test_state_dict_names_order_and_init_draws(hp, state_dict, manifest):
         assert torch.equal(fresh[k], state_dict[k]), k
 
 
-def test_forward_logits_and_hidden_states(vec, model):
+def test_forward_logits_and_hidden_states(vec, model, results):
     fw = load(vec, "forward.pt")
     ids = fw["input_ids"]
     seen: dict[str, torch.Tensor] = {}
@@ -146,6 +147,8 @@ def test_forward_logits_and_hidden_states(vec, model):
     for key in ("x0", "block0", "block1", "block2"):
         assert max_abs(seen[key], fw["hidden"][key]) <= TOL_FORWARD, key
     assert abs(float(loss) - float(fw["forward_loss_ids_shifted"])) <= TOL_FORWARD
+    assert abs(float(loss) - results["forward"]["forward_loss"]) <= TOL_FORWARD
+    assert list(logits.shape) == results["forward"]["logits_shape"]
 
 
 def test_long_window_uses_the_ntk_scaled_rope_base(vec, model, results):
@@ -160,6 +163,7 @@ def test_long_window_uses_the_ntk_scaled_rope_base(vec, model, results):
         logits = model.forward_logits(long["input_ids"])[0]
     nll = F.cross_entropy(logits.float(), long["targets"][0], reduction="none").double()
     assert max_abs(nll, long["nll"]) <= TOL_FORWARD
+    assert abs(float(nll.mean()) - info["mean_nll"]) <= TOL_FORWARD
     assert max_abs(logits[long["logit_positions"]], long["logits_at_positions"]) <= TOL_FORWARD
 
 
@@ -258,8 +262,11 @@ def _slot_rank(rank: int, world: int, init_file: str, out: str, vec_dir: str) ->
         luts = ByteLUTs(t["base_bytes"].long(), t["has_leading_space"], t["is_boundary"])
         val = load_val_tokens(str(vec / "fineweb_val_*.bin"), SEQ)
         scored = get_evaluator("slot", SLOT).score(m.eval(), val, luts)
+        mine = scored.info["rank_totals"]
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, mine)
         if rank == 0:
-            torch.save([scored.val_loss, scored.val_bpb, scored.tokens], out)
+            torch.save([scored.val_loss, scored.val_bpb, scored.tokens, gathered], out)
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -269,10 +276,14 @@ def test_slot_world_size_two_gloo(vec, results, tmp_path):
     """Rank r scores windows [r::2] (the seed's strided split), batched per rank, all-reduced."""
     out = tmp_path / "w2.pt"
     mp.spawn(_slot_rank, args=(2, str(tmp_path / "init"), str(out), str(vec)), nprocs=2, join=True)
-    loss, bpb, tokens = torch.load(out, weights_only=True)
+    loss, bpb, tokens, ranks = torch.load(out, weights_only=True)
     want = results["slot_world2"]
     assert tokens == sum(r["scorings"] for r in want["per_rank"])
     assert abs(loss - want["val_loss"]) <= TOL_TOTAL and abs(bpb - want["val_bpb"]) <= TOL_TOTAL
+    for got, ref in zip(ranks, want["per_rank"]):  # each rank's own windows [r::2], batched by that rank
+        assert got["rank"] == ref["rank"] and (got["tokens"], got["bytes"]) == (ref["scorings"], ref["bytes"])
+        assert abs(got["nll_sum"] / got["tokens"] - ref["val_loss"]) <= TOL_TOTAL
+        assert abs(got["nll_sum"] / math.log(2) / got["bytes"] - ref["val_bpb"]) <= TOL_TOTAL
 
 
 # ----------------------------------------------------------------------------- export
@@ -322,6 +333,7 @@ def test_roundtrip_evals_of_the_dequantized_weights(vec, hp, val, luts, results)
     assert abs(std.val_loss - results["roundtrip_standard"]["val_loss"]) <= TOL_TOTAL
     assert abs(std.val_bpb - results["roundtrip_standard"]["val_bpb"]) <= TOL_TOTAL
     sw = get_evaluator("sliding", {"seq_len": SEQ, "stride": 32}).score(m, val, luts)
+    assert abs(sw.val_loss - results["roundtrip_sliding_s32"]["val_loss"]) <= TOL_SLIDING_TOTAL
     assert abs(sw.val_bpb - results["roundtrip_sliding_s32"]["val_bpb"]) <= TOL_SLIDING_TOTAL
 
 

@@ -204,6 +204,8 @@ class ScoreAccumulator:
     def finish(self, **info: Any) -> Scored:
         sums = [self.nll_sum, self.tokens, self.bytes, *self.once]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
+            info["rank_totals"] = {"rank": torch.distributed.get_rank(), "nll_sum": self.nll_sum, "tokens": self.tokens,
+                                   "bytes": self.bytes}  # this rank's share, before the all-reduce
             t = torch.tensor(sums, dtype=torch.float64)
             torch.distributed.all_reduce(t)
             sums = t.tolist()
