@@ -85,6 +85,19 @@ def test_records_tail_reports_duplicates(demo, stream, name):
     assert scored.tokens == expected and scored.duplicate_scorings == expected - (stream.numel() - 1) > 0
 
 
+@pytest.mark.parametrize("stride", ["16", "48"])
+def test_exactly_once_number_of_a_records_run_equals_a_once_run(demo, stream, stride):
+    geometry = {"seq_len": "128", "stride": stride}
+    records = get_evaluator("sliding", geometry).score(demo.model, stream, demo.luts)
+    once = get_evaluator("sliding", {**geometry, "tail": "once"}).score(demo.model, stream, demo.luts)
+    assert records.duplicate_scorings > 0 and "once" not in once.info
+    assert records.info["once"]["tokens"] == once.tokens == stream.numel() - 1
+    assert records.info["once"]["bytes"] == once.bytes
+    assert records.info["once"]["val_bpb"] == pytest.approx(once.val_bpb, abs=1e-12)
+    slot = get_evaluator("slot", geometry).score(demo.model, stream, demo.luts)  # first scorings of the same run
+    assert slot.info["once"]["tokens"] == stream.numel() - 1 and slot.info["once"]["val_bpb"] != slot.val_bpb
+
+
 def test_records_tail_reproduces_the_records_loop(demo, stream):
     """An independent transcription of the records' sliding loop (full-window logits)."""
     model, seq_len, stride = demo.model, demo.hp.eval_seq_len, demo.hp.eval_stride
