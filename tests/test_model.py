@@ -125,3 +125,4 @@ def test_rope_rotates_with_the_seeds_sign_on_pairs_i_and_i_plus_half():
     angle = torch.tensor(1.0)  # position 1, inv_freq 1 for the first pair
     assert torch.allclose(y[0, 1, 0, 0], angle.cos()) and torch.allclose(y[0, 1, 0, 2], -angle.sin())
     assert torch.equal(y[0, 1, 0, 4:], x[0, 1, 0, 4:])  # dims past ROPE_DIMS untouched
+    assert Rotary(head_dim=8, dims=0, base=10000.0).dims == 8  # ROPE_DIMS=0: the whole head, as the seed
