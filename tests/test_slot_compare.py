@@ -45,8 +45,9 @@ def test_scored_mask_beats_context_mask_and_the_leak_is_positive(result):
 def test_zero_steps_equals_sliding(result):
     row = result.sweep[0]
     assert row.value == "0"
+    # Same per-target NLLs; SLOT totals each window's NLLs in fp32 first, as the seed does (~1e-9 here).
     for bpb in row.bpb.values():
-        assert bpb == pytest.approx(result.sliding_bpb, abs=1e-9)
+        assert bpb == pytest.approx(result.sliding_bpb, abs=1e-7)
     assert row.leak_bpb == pytest.approx(0.0, abs=1e-9)
 
 

@@ -50,8 +50,9 @@ def expected_passes(evaluator: Any, hp: Any, num_targets: int) -> int | None:
 
 def eval_result(scored: Scored, *, evaluator: str, settings: dict[str, Any], model_source: str,
                 tokens_source: str, seconds: float) -> dict[str, Any]:
-    """The JSON-shaped result of one evaluation."""
-    return {
+    """The JSON-shaped result of one evaluation (``exactly_once``: the same run counting each
+    target once, present when the evaluator used the seed's window enumeration)."""
+    result = {
         "schema_version": SCHEMA_VERSION,
         "evaluator": evaluator,
         "settings": settings,
@@ -66,6 +67,10 @@ def eval_result(scored: Scored, *, evaluator: str, settings: dict[str, Any], mod
         "tokens": tokens_source,
         "seconds": round(seconds, 3),
     }
+    once = scored.info.get("once")
+    if once is not None:
+        result["exactly_once"] = {"val_loss": once["val_loss"], "val_bpb": once["val_bpb"], "tokens_scored": once["tokens"]}
+    return result
 
 
 def render(result: dict[str, Any], fmt: Format) -> str:
@@ -79,6 +84,8 @@ def render(result: dict[str, Any], fmt: Format) -> str:
         ("tokens scored", f"{result['tokens_scored']:,}"),
         ("bytes scored", f"{result['bytes_scored']:,}"),
         ("duplicate scorings", f"{result['duplicate_scorings']:,}"),
+        *([("val_bpb, each target once", f"{result['exactly_once']['val_bpb']:.8f} (same run, tail re-scorings dropped)")]
+          if "exactly_once" in result else []),
         ("unscored targets", f"{result['unscored_targets']:,}"),
         ("model", result["model"]),
         ("tokens", result["tokens"]),

@@ -24,7 +24,7 @@ from ..errors import BadInput
 from ..output import Format, emit, stderr_console
 from .common import guarded, parse_settings
 
-DEFAULT_TOKENS = 8193  # 8,192 targets: 16 SLOT batches of 32 windows at the demo's stride 16
+DEFAULT_TOKENS = 8193  # 8,192 targets: 512 windows at the demo's stride 16 (the seed's enumeration), 16 SLOT batches of 32
 
 
 def register(app: typer.Typer) -> None:
