@@ -101,6 +101,8 @@ def with_geometry(evaluator: str, settings: dict[str, str]) -> dict[str, str]:
 
 
 def settings_for(member: ZooMember) -> dict[str, Any]:
+    from reference_model.evaluate import REGISTRY
+
     cls = REGISTRY.get(member.evaluator)
     tail = {"tail": ZOO_TAIL} if cls is not None and any(f.name == "tail" for f in dataclasses.fields(cls.Settings)) else {}
     return with_geometry(member.evaluator, {**tail, **member.settings})
