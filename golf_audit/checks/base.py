@@ -69,9 +69,11 @@ class AuditContext:
 
     @property
     def script(self) -> Path | None:
-        """The folder's ``train_gpt.py``, if the folder ships one (records fixtures don't)."""
-        path = self.folder / "train_gpt.py"
-        return path if path.is_file() else None
+        """The folder's training script: ``train_gpt.py``, else its only/largest ``train*.py``
+        (``train_gpt_v5.py``, ``train_gpt_cuda_ternary.py``); None when it ships none."""
+        from ..records.scripts import main_script
+
+        return main_script(self.folder)
 
 
 def need(module: str, issue: int) -> Any:
