@@ -107,9 +107,9 @@ def _rel(folder: Path, path: Path) -> str:
 
 
 def _runs_logs(record: RecordFolder) -> list[tuple[int | None, TrainLog]]:
-    """The logs the audit speaks about: the claimed seeds' runs, else every recognized log."""
-    if record.runs:
-        return [(r.seed, r.log) for r in record.runs]
+    """The logs the audit speaks about: the training runs behind the claim, else every log."""
+    if record.size_time:
+        return [(r.seed, r.log) for r in record.size_time]
     return [(log.seed, log) for log in record.logs]
 
 

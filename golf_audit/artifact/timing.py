@@ -96,7 +96,10 @@ _SELF_GEN = re.compile(r"autoregressive|self[-_ ]?gen|selfgen=1|ar_selfgen=1|gen
 
 
 def _seed_times(record: RecordFolder) -> list[SeedTimes]:
-    pairs = [(r.seed, r.log, r.headline) for r in record.runs] or [(log.seed, log, log.headline()) for log in record.logs]
+    # The training runs behind the claim; an eval-only re-run's time is its own scored eval.
+    scored = {r.seed: r for r in record.runs}
+    pairs = [(r.seed, r.log, r.headline) for r in record.size_time] or [(log.seed, log, log.headline()) for log in record.logs]
+
     rows = []
     for seed, log, headline in pairs:
         row = SeedTimes(seed, str(log.path.relative_to(record.path)) if log.path.is_relative_to(record.path) else log.path.name)
@@ -106,7 +109,14 @@ def _seed_times(record: RecordFolder) -> list[SeedTimes]:
         row.step_avg_ms = avgs[-1] if avgs else None
         if row.step_avg_ms is None and log.stop is not None and log.stop.step and row.train_s:
             row.step_avg_ms = row.train_s * 1000.0 / log.stop.step
-        row.eval_s, row.eval_line, row.eval_source = _headline_eval(record, headline, log)
+        evaluated = scored.get(seed)
+        if evaluated is not None and evaluated.log is not log:
+            # The score comes from an eval-only re-run: its own scored eval is the one timed.
+            row.eval_s, row.eval_line, row.eval_source = _headline_eval(record, evaluated.headline, evaluated.log)
+            if row.eval_s is not None:
+                row.eval_source += f" (eval-only re-run {evaluated.log.path.name})"
+        else:
+            row.eval_s, row.eval_line, row.eval_source = _headline_eval(record, headline, log)
         if row.eval_s is None and log.total_eval_time_s is not None:
             row.eval_s, row.eval_line, row.eval_source = log.total_eval_time_s, log.total_eval_time_line, "total_eval_time"
         elif row.eval_s is None:

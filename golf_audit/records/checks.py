@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..findings import CheckResult, Evidence, Severity, Status
 from .folder import RecordFolder
 
-SEED_KINDS = ("seed-mismatch", "unclaimed-log", "missing-log", "repeated-seed")
+SEED_KINDS = ("seed-mismatch", "unclaimed-log", "missing-log", "repeated-seed", "best-of-n")
 CLAIM_KINDS = ("value-mismatch", "mean-mismatch")
 
 
