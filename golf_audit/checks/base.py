@@ -42,6 +42,7 @@ class AuditOptions:
     baseline: Path | None = None  # previous leader's folder, for the significance rules
     dynamic: bool = False  # run the child-process causality checks (slow)
     python: str | None = None  # interpreter for the dynamic checks' child (a script needing 3.12)
+    baseline_note: str = ""  # why there is no baseline (e.g. chronological order unknown), or how it was chosen
 
 
 class AuditContext:

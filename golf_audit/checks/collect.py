@@ -83,7 +83,7 @@ def significance(ctx: AuditContext) -> Any:
     if getattr(time_report(ctx), "non_record", False):
         raise NotApplicable("a non-record submission does not claim to beat the leader")
     if ctx.options.baseline is None:
-        raise NotRun("no baseline given (--baseline FOLDER)")
+        raise NotRun(ctx.options.baseline_note or "no baseline given (--baseline FOLDER)")
 
     def _test(c: AuditContext) -> Any:
         mod = need("golf_audit.stats", 7)

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         *,
         recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Audit every records folder under FOLDER and print a leaderboard; each folder is tested against the previous leader of its track.")] = False,
         baseline: Annotated[Optional[Path], typer.Option(help="Previous leader's records folder, for the significance checks (GA-SIG-*).")] = None,
+        order: Annotated[Optional[Path], typer.Option("--order", help="With --recursive: PR number per folder ('N folder' lines or JSON), where git history is absent.")] = None,
         dynamic: Annotated[bool, typer.Option("--dynamic", help="Also run the slow dynamic checks (flip test of the script's own eval functions in a child process).")] = False,
         python: Annotated[Optional[str], typer.Option("--python", help="Python interpreter for the dynamic checks' child process (e.g. a 3.12 for scripts that need it).")] = None,
         fail_on: Annotated[Severity, typer.Option(help="Exit 1 when a check of this severity or higher fails.")] = Severity.ERROR,
@@ -44,6 +45,7 @@ def register(app: typer.Typer) -> None:
         parts = ["golf-audit", "report", str(folder)]
         parts += ["--recursive"] if recursive else []
         parts += ["--baseline", str(baseline)] if baseline is not None and not recursive else []
+        parts += ["--order", str(order)] if order is not None and recursive else []
         parts += ["--dynamic"] if dynamic else []
         parts += ["--python", python] if python else []
         parts += ["--fail-on", fail_on.value] if fail_on is not Severity.ERROR else []
@@ -54,7 +56,10 @@ def register(app: typer.Typer) -> None:
         if recursive:
             if baseline is not None:
                 stderr_console.print("--baseline is ignored with --recursive (each folder uses the previous leader)")
-            report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command)
+            from ..records.chronology import read_order_file
+
+            report = audit_tree(folder, dynamic=dynamic, checks=checks, fail_on=fail_on, command=command,
+                                order=read_order_file(order) if order is not None else None)
         else:
             report = audit_single(folder, baseline=baseline, dynamic=dynamic, python=python, checks=checks,
                                   fail_on=fail_on, command=command)

@@ -26,7 +26,7 @@ from rich.table import Table
 from .. import __version__
 from ..errors import BadInput
 from ..output import Format, dumps_json, emit, stderr_console, plain_text
-from ..stats import (SCHEMA_VERSION, RULES, Sample, SignificanceReport, TreeRow, compare, folder_warnings,
+from ..stats import (SCHEMA_VERSION, RULES, format_p, Sample, SignificanceReport, TreeRow, compare, folder_warnings,
                      sample_from_folder, sample_from_values, walk_tree)  # fmt: skip
 from ..records import read_folder
 from .common import guarded
@@ -82,7 +82,7 @@ def _test_rows(report: SignificanceReport) -> list[list[str]]:
         decision = t.decision + ("" if t.decides else " (reported only)")
         h1 = f"mean < {t.null_value:.8f}" if t.test.startswith("one-sample") else f"Δmean < {t.null_value:.6f}"
         rows.append([t.rule, t.test, h1, str(t.n), _g(t.mean, 8), _g(t.std, 4), _g(t.n_baseline),
-                     _g(t.mean_baseline, 8), _g(t.statistic, 5), _g(t.df, 4), _g(t.pvalue, 4), _g(t.ci_high, 8),
+                     _g(t.mean_baseline, 8), _g(t.statistic, 5), _g(t.df, 4), format_p(t.pvalue), _g(t.ci_high, 8),
                      f"{t.margin_nats:g}/{_g(t.margin_bpb, 4)}", f"{t.alpha:g}", decision])  # fmt: skip
     return rows
 
@@ -92,9 +92,12 @@ def _power_lines(report: SignificanceReport) -> list[str]:
     for t in report.tests:
         if t.decides and t.rule == "readme":
             need = t.seeds_needed
-            text = "never at the observed mean (it does not beat the target)" if need is None else f"{need} seeds"
             power = f"; {t.seeds_for_80_power} for 80% power" if t.seeds_for_80_power else ""
-            out.append(f"Power ({t.test}): p < {t.alpha:g} at the observed effect and std needs {text}{power}")
+            if need is None:
+                out.append(f"Power ({t.test}): no number of seeds reaches p < {t.alpha:g}: the observed mean does not "
+                           "beat the target")
+            else:
+                out.append(f"Power ({t.test}): reaching p < {t.alpha:g} at the observed effect and std takes {need} seeds{power}")
     return out
 
 
@@ -153,12 +156,13 @@ def render_report(report: SignificanceReport, fmt: Format) -> str:
     return plain_text([_header(report), _table(TEST_HEADER, _test_rows(report)), *extra], WIDTH)
 
 
-TREE_HEADER = ["Date", "Folder", "n", "mean bpb", "Previous leader", "leader bpb", "README rule", "p", "Leaderboard rule", "p", "New best", "Warnings"]
+TREE_HEADER = ["PR", "Folder", "n", "mean bpb", "Previous leader", "leader bpb", "README rule", "p", "Leaderboard rule", "p", "New best", "Warnings"]
 
 
 def _tree_rows(rows: list[TreeRow]) -> list[list[str]]:
-    return [[r.date, r.folder, str(r.n), _g(r.mean, 8), r.leader or "—", _g(r.leader_mean, 8), r.readme, _g(r.readme_p, 3),
-             r.leaderboard, _g(r.leaderboard_p, 3), "yes" if r.new_leader else "", str(len(r.warnings))] for r in rows]  # fmt: skip
+    return [[("launch" if r.pr == 0 else f"#{r.pr}") if r.pr is not None else "?", r.folder, str(r.n), _g(r.mean, 8),
+             r.leader or "—", _g(r.leader_mean, 8), r.readme, format_p(r.readme_p),
+             r.leaderboard, format_p(r.leaderboard_p), "yes" if r.new_leader else "", str(len(r.warnings))] for r in rows]  # fmt: skip
 
 
 def render_tree(rows: list[TreeRow], tree: Path, fmt: Format) -> str:
@@ -196,7 +200,8 @@ def register(app: typer.Typer) -> None:
         ratio: Annotated[Optional[float], typer.Option(help="The candidate's val_bpb/val_loss (bpb per nat), to convert the 0.005-nat margin.")] = None,
         rule: Annotated[Rule, typer.Option(help="Which rule decides: readme (≥0.005 nats, p<0.01), leaderboard (Welch, p<0.25), or both.")] = Rule.both,
         margin_units: Annotated[MarginUnits, typer.Option(help="Apply the 0.005 margin in nats (the rule) or in bpb (to reproduce claims that did).")] = MarginUnits.nats,
-        all_tree: Annotated[Optional[Path], typer.Option("--all", help="Walk a records tree chronologically, each folder vs the previous leader.")] = None,
+        all_tree: Annotated[Optional[Path], typer.Option("--all", help="Walk a records tree in PR order, each folder vs the best earlier record of its track.")] = None,
+        order: Annotated[Optional[Path], typer.Option("--order", help="PR number per folder ('N folder' lines or JSON) where git history is absent.")] = None,
         format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
@@ -204,12 +209,18 @@ def register(app: typer.Typer) -> None:
         if all_tree is not None:
             if candidate is not None or values:
                 raise BadInput("--all takes no candidate")
-            rows = walk_tree(all_tree, margin_units=margin_units.value)
+            from ..records.chronology import read_order_file
+
+            rows = walk_tree(all_tree, margin_units=margin_units.value, order=read_order_file(order) if order else None)
             if not rows:
                 raise BadInput(f"{all_tree}: no records folders")
             emit(render_tree(rows, all_tree, format), output)
-            stderr_console.print(f"significance: {len(rows)} folders")
-            raise typer.Exit(0)
+            failed = sum(r.failed for r in rows)
+            unknown = sum(r.order_unknown for r in rows)
+            stderr_console.print(f"significance: {len(rows)} folders, {failed} fail an error-severity rule"
+                                 + (f", {unknown} of unknown order (not tested; see --order)" if unknown else ""))
+            # 1: a rule failed; 2: nothing could be tested because the order is unknown.
+            raise typer.Exit(1 if failed else 2 if unknown == len(rows) else 0)
         raw_values = parse_values(values, "--values")
         if (candidate is None) == (not raw_values):
             raise BadInput("give either a CANDIDATE_FOLDER or --values (not both)")

@@ -470,14 +470,27 @@ def _cross_check(record: RecordFolder) -> None:
 
 
 def list_record_folders(tree: str | Path) -> list[Path]:
-    """Every records folder under ``tree`` (a folder holding a submission*.json or train logs)."""
+    """Every records folder under ``tree``: one holding a submission*.json, or a README/script
+    next to train logs (a folder that ships only logs is audited too, never silently skipped).
+    Folders inside another records folder (its ``logs/``) are part of it, not folders of their own."""
     tree = Path(tree)
     if not tree.is_dir():
         raise BadInput(f"{tree}: not a folder")
     if find_submission_json(tree)[0] is not None:
         return [tree]
-    out = []
-    for path in sorted(tree.rglob("submission*.json")):
-        if path.parent not in out and len(path.relative_to(tree).parts) <= 4:
-            out.append(path.parent)
-    return out
+    found: set[Path] = set()
+    for path in tree.rglob("submission*.json"):
+        if len(path.relative_to(tree).parts) <= 4:
+            found.add(path.parent)
+    for path in tree.rglob("*"):
+        if not path.is_dir() or len(path.relative_to(tree).parts) > 3 or path in found:
+            continue
+        try:
+            names = [c for c in path.iterdir() if c.is_file()]
+        except OSError:
+            continue
+        has_logs = any(c.suffix.lower() in LOG_SUFFIXES and not _NOT_LOGS.match(c.name) for c in names)
+        has_body = any(c.suffix == ".py" or c.name.lower().startswith("readme") for c in names)
+        if has_logs and has_body:
+            found.add(path)
+    return sorted(p for p in found if not any(parent in found for parent in p.parents))
