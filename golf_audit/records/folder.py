@@ -20,6 +20,9 @@ LOG_SUFFIXES = (".log", ".txt")
 _NOT_LOGS = re.compile(r"^(requirements|readme|results?|notes?|license)", re.I)
 _FILENAME_SEED = re.compile(r"seed[_\-]?(\d{1,12})", re.I)
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+# submission.json problems that mean the file is damaged (wrong types), not merely incomplete.
+_DAMAGE = re.compile(r"where a number was expected|is not a number|is not finite|is not a whole number|top level is"
+                     r"|where an object was expected|not a seed number")
 
 
 @dataclass
@@ -64,6 +67,7 @@ class RecordFolder:
     mode_source: str = ""  # how the mode was decided
     discrepancies: list[Discrepancy] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be found or read
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (file, what is wrong): see the README's damaged-file policy
     roles: dict[str, str] = field(default_factory=dict)  # log (relative path) -> its role, with why
     size_time: list[SeedRun] = field(default_factory=list)  # training runs behind the score (size and time)
     claim_kind: str = ""  # "mean", "single run of several", "single run", "" (unknown)
@@ -91,20 +95,25 @@ class RecordFolder:
     def claimed_seeds(self) -> list[int]:
         return list(self.submission.seeds) if self.submission else []
 
-    def seed_values(self, metric: str = "val_bpb") -> dict[int, float]:
-        """Per-seed values: from the logs' headlines, else from the JSON's per-seed results."""
-        out: dict[int, float] = {}
-        for run in self.runs:
+    def seed_values(self, metric: str = "val_bpb") -> dict[str, float]:
+        """Per-run values of the logs that back the claim (keyed by seed; a repeated seed or a log
+        without one gets its own key, so every run counts), else the JSON's per-seed results."""
+        out: dict[str, float] = {}
+        for i, run in enumerate(self.runs):
             value = getattr(run, metric)
-            if run.seed is not None and value is not None:
-                out.setdefault(run.seed, value)
+            if value is None:
+                continue
+            key = str(run.seed if run.seed is not None else run.filename_seed if run.filename_seed is not None else f"run{i + 1}")
+            while key in out:
+                key += "'"
+            out[key] = value
         if out:
             return out
         if self.submission:
             for seed, result in self.submission.seed_results.items():
                 value = getattr(result, metric)
                 if value is not None:
-                    out[seed] = value
+                    out[str(seed)] = value
         return out
 
     @property
@@ -214,10 +223,13 @@ def read_folder(folder: str | Path) -> RecordFolder:
         try:
             record.submission = read_submission(json_path)
             record.problems.extend(f"{json_path.name}: {p}" for p in record.submission.problems)
+            record.damaged.extend((json_path.name, p) for p in record.submission.problems if _DAMAGE.search(p))
         except BadInput as exc:
             record.problems.append(str(exc))
+            record.damaged.append((json_path.name, str(exc).replace(f"{json_path}: ", "")))
     for path in find_logs(folder):
         log = read_log(path)
+        record.damaged.extend((_rel(record, path), p.split(": ", 1)[-1]) for p in log.problems if p.startswith(f"{path.name}: not valid UTF-8"))
         if log.recognized:
             record.logs.append(log)
             record.problems.extend(log.problems)
@@ -342,7 +354,7 @@ def _pick_runs(record: RecordFolder) -> None:
     for run in record.runs:
         by_seed.setdefault(run.seed, []).append(run)
     for seed, runs in by_seed.items():
-        if seed is not None and len(runs) > 1:
+        if seed is not None and len(runs) > 1 and sub is not None:  # without a claim, nothing is "backed"
             record.discrepancies.append(Discrepancy(
                 "repeated-seed", f"seed {seed} is printed by {len(runs)} of the logs that back the claim "
                 f"({', '.join(_rel(record, r.log.path) for r in runs)}): distinct runs, not distinct seeds",
@@ -451,7 +463,7 @@ def _cross_check(record: RecordFolder) -> None:
                 "bytes-mismatch", f"seed {run.seed}: submission.json artifact_bytes {claim.artifact_bytes} but {rel} "
                 f"logs a total of {total.bytes}", file=rel, line=total.line, claimed=claim.artifact_bytes, logged=total.bytes,
             ))  # fmt: skip
-    values = [r.val_bpb for r in record.runs if r.val_bpb is not None and (not sub.seeds or r.seed in sub.seeds)]
+    values = [r.val_bpb for r in record.runs if r.val_bpb is not None]  # the runs that back the claim
     if sub.val_bpb is not None and values:
         mean = statistics.fmean(values)
         if not _close(sub.val_bpb, mean) and not any(_close(sub.val_bpb, v) for v in values):

@@ -256,10 +256,28 @@ def _parse_phase(log: TrainLog, n: int, line: str) -> bool:
     return False
 
 
+def _parse_seed(log: TrainLog, n: int, line: str) -> None:
+    m = _SEED.search(line)
+    if m and _int(m.group(1)) is not None:
+        seed = int(m.group(1))
+        log.seeds_seen.append(seed)
+        log.seed, log.seed_line = seed, n
+
+
 def _parse_line(log: TrainLog, n: int, line: str) -> None:
     if ":" not in line:
+        # "key=value key=value …" hyperparameter dumps (the ternary/binary scripts) carry the seed.
+        if "seed=" in line and "(" not in line:
+            _parse_seed(log, n, line)
         return
     _parse_params(log, n, line)
+    if " | " in line and "Code:" in line:
+        # "Raw model: 85587955 bytes | Code: 70969 bytes | Total: 85658924"
+        for part in line.split(" | "):
+            m = _CODE_PLAIN.match(part.strip())
+            if m:
+                log.sizes.append(SizeLine(n, "code", None, int(m.group(1)[:18])))
+        return
     if _parse_phase(log, n, line):
         return
     m = _STEP.match(line) if line[0].isdigit() or line.startswith("step") else None
@@ -327,11 +345,7 @@ def _parse_line(log: TrainLog, n: int, line: str) -> None:
         _parse_final(log, n, line)
         return
     if "seed" in line and "(" not in line:
-        m = _SEED.search(line)
-        if m and _int(m.group(1)) is not None:
-            seed = int(m.group(1))
-            log.seeds_seen.append(seed)
-            log.seed, log.seed_line = seed, n
+        _parse_seed(log, n, line)
 
 
 def _parse_final(log: TrainLog, n: int, line: str) -> None:
