@@ -208,9 +208,22 @@ def _recompute(report: ArtifactReport) -> None:
             row.recomputed = report.code_bytes + model
 
 
+def _refuse_tree(folder: Path) -> None:
+    """A records *tree* is not one artifact: say so (exit 2) instead of auditing nothing."""
+    from ..records.folder import find_logs, find_submission_json, list_record_folders
+
+    if not folder.is_dir() or find_submission_json(folder)[0] is not None or any(p.parent == folder for p in find_logs(folder)):
+        return
+    inside = [p for p in list_record_folders(folder) if p != folder]
+    if inside:
+        raise BadInput(f"{folder} is a records tree ({len(inside)} folders), not one folder: run "
+                       f"`golf-audit report {folder} --recursive`, or `artifact` on one of its folders")
+
+
 def collect(folder: str | Path) -> ArtifactReport:
     """Read everything the artifact checks need, without judging it."""
     folder = Path(folder)
+    _refuse_tree(folder)
     record = read_folder(folder)
     report = ArtifactReport(folder=folder, record=record)
     report.artifacts = [inspect_artifact(p) for p in find_artifacts(folder)]
@@ -284,7 +297,7 @@ def _check_cap(r: ArtifactReport) -> CheckResult:
 def _check_hidden_code(r: ArtifactReport) -> CheckResult:
     title, rule = "All code counted", "Every file the script loads at run time counts as code bytes"
     if r.script is None:
-        return CheckResult("GA-SIZE-002", title, Status.NOT_RUN, f"the folder ships no {SCRIPT_NAME}", Severity.ERROR, rule)
+        return CheckResult("GA-SIZE-002", title, Status.NOT_RUN, "the folder ships no training script (train*.py)", Severity.ERROR, rule)
     if r.code is None:
         return CheckResult("GA-SIZE-002", title, Status.ERROR, f"{SCRIPT_NAME} could not be read: {r.code_error}", Severity.ERROR, rule,
                            evidence=[Evidence(r.code_error or "", file=SCRIPT_NAME)])  # fmt: skip
@@ -404,6 +417,10 @@ def _check_container(r: ArtifactReport) -> CheckResult:
             breakdown[rel] = [{"name": t.name, "kind": t.kind, "shape": t.shape, "dtype": t.dtype,
                                "stored_bytes": t.stored_bytes, "share": round(t.share, 6),
                                "est_compressed_bytes": t.est_compressed_bytes} for t in a.tensors]  # fmt: skip
+        elif a.valid is False and a.damaged:
+            # Damaged bytes (truncated, corrupt stream): nothing about the artifact can be concluded.
+            statuses.append(Status.ERROR)
+            ev.append(Evidence(f"damaged file: {a.error}", file=rel, value=a.size, unit="bytes"))
         elif a.valid is False:
             statuses.append(Status.FAIL)
             ev.append(Evidence(f"does not load as the container: {a.error}", file=rel, value=a.size, unit="bytes"))
@@ -423,13 +440,17 @@ def _check_container(r: ArtifactReport) -> CheckResult:
         Status.PASS: f"{len(r.artifacts)} artifact(s) load with weights_only=True and match the container",
         Status.FAIL: "an artifact does not load as the declared container",
         Status.NOT_RUN: "the artifact's compressor is not supported by this build",
-        Status.ERROR: "cannot conclude: an artifact is unrecognised (corrupt, or an unsupported compressor)",
+        Status.ERROR: "cannot conclude: an artifact is damaged or unrecognised (see evidence)",
     }.get(status, "see evidence")
     return CheckResult("GA-SIZE-004", title, status, summary, Severity.ERROR, rule, evidence=ev, data={"tensors": breakdown})
 
 
 def audit_artifact(folder: str | Path) -> ArtifactReport:
     """Collect and judge a records folder's artifact: ``report.checks`` holds GA-SIZE-001…004."""
+    from ..records.checks import files_check
+
     report = collect(folder)
-    report.checks = [_check_cap(report), _check_hidden_code(report), _check_log_mismatch(report), _check_container(report)]
+    # GA-FILES-001 rides along so that `artifact` follows the same damaged-file policy as `report`.
+    report.checks = [_check_cap(report), _check_hidden_code(report), _check_log_mismatch(report), _check_container(report),
+                     files_check(report.record)]
     return report

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check code + compressed model ≤ 16,000,000 bytes, counting every file the script loads."""
         report = audit_artifact(folder)
-        times = audit_time_limits(report.record)
+        times = audit_time_limits(report.record, report.script)
         emit(render(report, times, format), output)
         stderr_console.print(f"artifact: {verdict(report, times).value}")
         raise typer.Exit(exit_code(report, times))

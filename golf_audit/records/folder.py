@@ -428,6 +428,9 @@ def _cross_check(record: RecordFolder) -> None:
         for seed in dict.fromkeys(sub.seeds):
             if seed not in logged:
                 named = [r for r in record.runs if r.filename_seed == seed]
+                already = {d.file for d in record.discrepancies if d.kind == "seed-mismatch"}
+                if named and _rel(record, named[0].log.path) in already:
+                    continue  # the file-name mismatch of this very log already says it
                 if named:
                     run = named[0]
                     add(Discrepancy("seed-mismatch", f"claimed seed {seed} is backed by {_rel(record, run.log.path)}, "
