@@ -43,6 +43,7 @@ class FolderAudit:
     pr: int | None = None  # the PR that added the folder (0 launch; None unknown)
     pr_source: str = ""
     baseline_note: str = ""
+    permalink: str | None = None  # https://github.com/<owner>/<repo>/blob/<commit>/<folder path>, in a checkout
 
     @property
     def verdict(self) -> Status:
@@ -176,14 +177,37 @@ def audit_folder(
     ctx = AuditContext(path, options or AuditOptions())
     results = [check.evaluate(ctx) for check in (checks if checks is not None else all_checks())]
     baseline = ctx.options.baseline
+    commit = git_commit(path)
     return FolderAudit(
         folder=path,
         name=name or path.name,
         results=results,
         claimed_bpb=collect.claimed_bpb(ctx),
-        commit=git_commit(path),
+        commit=commit,
         baseline=baseline.name if baseline else None,
+        permalink=permalink(path, commit) if commit else None,
     )
+
+
+def permalink(folder: Path, commit: str) -> str | None:
+    """The GitHub URL of ``folder`` at ``commit`` when its checkout's origin is on GitHub."""
+    import re
+
+    try:
+        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout.strip()
+        url = subprocess.run(["git", "-C", str(folder), "remote", "get-url", "origin"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.match(r"(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url)
+    if not m or not top:
+        return None
+    try:
+        rel = folder.resolve().relative_to(Path(top).resolve()).as_posix()
+    except ValueError:
+        return None
+    return f"https://github.com/{m.group(1)}/blob/{commit}/{rel}"
 
 
 @dataclass

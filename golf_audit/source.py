@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import bz2
 import lzma
 import re
@@ -381,9 +382,26 @@ def load_source(path: str | Path) -> LoadedSource:
 
     Raises BadInput when the file is missing, not UTF-8, or not Python. A script (or a decoded
     layer) that only parses on a newer Python is returned with ``min_python`` set and its
-    layers peeled as far as this interpreter can see.
+    layers peeled as far as this interpreter can see. Memoized on (path, mtime, size): a report
+    asks for the same script from several checks.
     """
     path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is None:
+        return _load_source(path)
+    return _load_source_cached(key, path)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_source_cached(key: tuple[str, int, int], path: Path) -> LoadedSource:
+    return _load_source(path)
+
+
+def _load_source(path: Path) -> LoadedSource:
     raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
@@ -440,6 +458,10 @@ class _FileScanner:
         self.file, self.root, self.tree = file, root, tree
         self.aliases = _import_aliases(tree)
         self.assigns = _simple_assignments(tree)
+        # Whether any string names a compiled source at all: most scripts have none, and then
+        # the per-assignment source search is skipped.
+        self.names_sources = any(isinstance(n, ast.Constant) and isinstance(n.value, str)
+                                 and n.value.lower().endswith(self._COMPILED) for n in ast.walk(tree))
 
     def canonical(self, node: ast.AST) -> str | None:
         name = _dotted(node)
@@ -521,8 +543,9 @@ class _FileScanner:
                     found.append(("import", p, node.lineno))
             elif isinstance(node, ast.Call):
                 found.extend(self._call_loads(node, exec_reads))
-                found.extend(self._compiled_sources(node))
-            elif isinstance(node, ast.Assign):
+                if self.names_sources:
+                    found.extend(self._compiled_sources(node))
+            elif isinstance(node, ast.Assign) and self.names_sources:
                 found.extend(self._named_sources(node))
         return found
 

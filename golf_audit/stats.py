@@ -24,13 +24,24 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as st
 
 from .errors import BadInput
 from .findings import CheckResult, Evidence, Severity, Status
 from .records import RecordFolder, read_folder
 
 from .output import SCHEMA_VERSION
+
+
+class _LazyScipyStats:
+    """scipy.stats, imported on first use: `report` on one folder needs no t-test (fast start-up)."""
+
+    def __getattr__(self, name: str):
+        from scipy import stats
+
+        return getattr(stats, name)
+
+
+st = _LazyScipyStats()
 MARGIN_NATS = 0.005
 README_ALPHA = 0.01
 LEADERBOARD_ALPHA = 0.25

@@ -33,7 +33,7 @@ def mask_json(doc: dict) -> dict:
         doc[key] = "(masked)"
     doc["tool"]["version"] = "(masked)"
     for folder in doc["folders"]:
-        folder["commit"] = "(masked)"
+        folder["commit"] = folder["permalink"] = "(masked)"
     return doc
 
 

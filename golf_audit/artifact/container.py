@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING, Any
 
-from reference_model.export import ArtifactError, read_container
+if TYPE_CHECKING:  # torch is imported only when an artifact file is actually opened (fast start-up)
+    import torch
 
 ARTIFACT_SUFFIXES = (".ptz", ".pt")
 # Magic numbers of the compressors seen in records; used only to name what we cannot open.
@@ -68,7 +69,7 @@ def _sniff(blob: bytes) -> str:
     return "unknown"
 
 
-def _nbytes(t: torch.Tensor) -> int:
+def _nbytes(t: "torch.Tensor") -> int:
     return t.numel() * t.element_size()
 
 
@@ -113,6 +114,8 @@ def _refusal(blob: bytes, message: str) -> str:
         return message
     try:
         raw = lzma.decompress(blob)
+        import torch
+
         torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - only to name the refusal
         return "decompressed payload " + _unpickle_message(exc).replace("refused by", "is refused by")
@@ -142,6 +145,10 @@ def inspect_artifact(path: str | Path) -> ArtifactFile:
         blob = path.read_bytes()
     except OSError as exc:
         return ArtifactFile(path, 0, "unreadable", False, f"cannot read ({exc.strerror or exc})")
+    import torch
+
+    from reference_model.export import ArtifactError, read_container
+
     kind = _sniff(blob)
     art = ArtifactFile(path, len(blob), kind, None)
     if kind.startswith("xz") or kind.startswith("lzma"):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import hashlib
 import lzma
 import os
@@ -91,14 +92,13 @@ def _call_name(node: ast.Call) -> str:
     return f.id if isinstance(f, ast.Name) else ""
 
 
-def _aliases(fn: ast.AST, module: ast.Module) -> dict[str, str]:
-    """``L`` -> ``lzma`` for imports in the function or at module level."""
+def _aliases(scope: ast.AST) -> dict[str, str]:
+    """``L`` -> ``lzma`` for the imports inside ``scope``."""
     out: dict[str, str] = {}
-    for scope in (module, fn):
-        for node in ast.walk(scope):
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    out[a.asname or a.name] = a.name
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[a.asname or a.name] = a.name
     return out
 
 
@@ -130,23 +130,28 @@ def _wrapper_parts(fn: ast.AST, encoded: set[str]) -> tuple[bytes, bytes] | None
     return None
 
 
+@functools.lru_cache(maxsize=32)
 def find_recipe(source: str) -> Recipe | None:
     """The compressed-code recipe of a script's (decoded) source, or None when it has none."""
     try:
         module = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    if "b85encode" not in source:
+        return None  # every recipe base85-encodes its payload: nothing to look for (fast path)
+    module_aliases = _aliases(module)
     for fn in ast.walk(module):
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        recipe = _recipe_of(fn, module)
+        if not any(isinstance(n, ast.Attribute) and n.attr == "b85encode" for n in ast.walk(fn)):
+            continue
+        recipe = _recipe_of(fn, {**module_aliases, **_aliases(fn)})
         if recipe is not None:
             return recipe
     return None
 
 
-def _recipe_of(fn: ast.FunctionDef | ast.AsyncFunctionDef, module: ast.Module) -> Recipe | None:
-    aliases = _aliases(fn, module)
+def _recipe_of(fn: ast.FunctionDef | ast.AsyncFunctionDef, aliases: dict[str, str]) -> Recipe | None:
     which = _which_names(fn)
     flags: tuple[str, ...] | None = None
     fallback = False

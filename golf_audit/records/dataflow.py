@@ -20,6 +20,7 @@ followed by ``collect_hessians(model, calib_loader, …)`` is a site with source
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -99,6 +100,12 @@ def _statements(line: str) -> list[str]:
 def calibration_sites(source: str) -> list[CalibrationSite]:
     """Every call site of a calibration function (not its definition, nor the helpers it calls
     inside its own body), with its data source."""
+    return list(_calibration_sites(source))
+
+
+@functools.lru_cache(maxsize=32)
+def _calibration_sites(source: str) -> tuple[CalibrationSite, ...]:
+    # Memoized on the text: the time and the data checks both scan the same script.
     lines = source.splitlines()
     defs = _definitions(lines)
     inside = [rng for name, rng in defs.items() if _CALL.match(name + "(")]
@@ -127,7 +134,7 @@ def calibration_sites(source: str) -> list[CalibrationSite]:
             source, why = _source_of(lines, (i, k), stmt, defs, assigns)
             sites.append(CalibrationSite(i + 1, name, source, why))
     known = [site for site in sites if site.source != UNKNOWN]
-    return known or sites
+    return tuple(known or sites)
 
 
 def _source_of(lines: list[str], at: tuple[int, int], line: str, defs: dict[str, tuple[int, int]],

@@ -7,6 +7,7 @@ disagreement between the JSON and the logs as a :class:`Discrepancy` with file a
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -212,10 +213,29 @@ def _choose_mode(sub: Submission | None, logs: list[TrainLog]) -> tuple[str | No
 
 
 def read_folder(folder: str | Path) -> RecordFolder:
-    """Read and cross-check one records folder. BadInput only if it is not a folder at all."""
+    """Read and cross-check one records folder. BadInput only if it is not a folder at all.
+
+    Memoized on the folder's files (names, sizes, mtimes): a tree report reads each folder for
+    its own checks, for the artifact audit and for the significance walk. Treat the result as
+    read-only.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInput(f"{folder}: not a folder")
+    try:
+        stamp = tuple((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                      for p in sorted(folder.rglob("*")) if p.is_file())
+    except OSError:
+        return _read_folder(folder)
+    return _read_folder_cached(str(folder), stamp)
+
+
+@functools.lru_cache(maxsize=128)
+def _read_folder_cached(folder: str, stamp: tuple) -> RecordFolder:
+    return _read_folder(Path(folder))
+
+
+def _read_folder(folder: Path) -> RecordFolder:
     record = RecordFolder(path=folder, submission=None)
     json_path, notes = find_submission_json(folder)
     record.problems.extend(notes)
