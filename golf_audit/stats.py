@@ -333,7 +333,7 @@ def format_p(p: float | None) -> str:
     if p < 1e-4:
         return f"{p:.2e}"
     if p > 0.999:
-        return f"{p:.6f}".rstrip("0")
+        return "> 0.999999" if p > 0.9999995 else f"{p:.6f}".rstrip("0")
     return f"{p:.4f}" if p >= 0.001 else f"{p:.6f}"
 
 
