@@ -690,7 +690,8 @@ def _dirname(path: str) -> str:
 
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
-_TEXT_IMPORT = re.compile(r"^\s*(?:from\s+(\.*)([\w.]*)\s+import\s+([\w, ]+)|import\s+([\w., ]+))", re.M)
+# An import at a line start, or after ";" / ":" (minified code: ``if x:import helper;y()``).
+_TEXT_IMPORT = re.compile(r"(?:^|[;:])[ \t]*(?:from\s+(\.*)([\w.]*)\s+import\s+([\w, ]+)|import\s+([\w., ]+))", re.M)
 _TEXT_PATH = re.compile(r"""["']([^"'\n]+(?:%s))["']""" % "|".join(re.escape(s) for s in sorted(CODE_SUFFIXES)))
 
 

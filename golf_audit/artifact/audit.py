@@ -451,6 +451,19 @@ def audit_artifact(folder: str | Path) -> ArtifactReport:
 
     report = collect(folder)
     # GA-FILES-001 rides along so that `artifact` follows the same damaged-file policy as `report`.
-    report.checks = [_check_cap(report), _check_hidden_code(report), _check_log_mismatch(report), _check_container(report),
-                     files_check(report.record)]
+    report.checks = registered([_check_cap(report), _check_hidden_code(report), _check_log_mismatch(report),
+                                _check_container(report), files_check(report.record)])
     return report
+
+
+def registered(results: list[CheckResult]) -> list[CheckResult]:
+    """Stamp each result with its registered title, severity and rule, so that `artifact`,
+    `report` and `checks` name every check the same way."""
+    from ..checks.registry import CHECKS
+
+    for r in results:
+        check = CHECKS.get(r.check_id)
+        if check is not None:
+            r.title, r.severity, r.rule = check.title, check.severity, check.rule
+            r.remediation = r.remediation or check.remediation
+    return results

@@ -324,6 +324,8 @@ def audit_time_limits(folder: str | Path | RecordFolder, script: Path | None = N
             sites = calibration_sites(load_source(script).effective)
         except Exception:  # noqa: BLE001 - an unreadable script: the check says not-run
             sites = None
-    report.checks = [_train_check(report.seeds, report.non_record), _eval_check(report.seeds, report.non_record),
-                     _post_stop_check(report.seeds, report.non_record, sites, script.name if script else "")]
+    from .audit import registered
+
+    report.checks = registered([_train_check(report.seeds, report.non_record), _eval_check(report.seeds, report.non_record),
+                                _post_stop_check(report.seeds, report.non_record, sites, script.name if script else "")])
     return report

@@ -225,10 +225,12 @@ def register(app: typer.Typer) -> None:
         if (candidate is None) == (not raw_values):
             raise BadInput("give either a CANDIDATE_FOLDER or --values (not both)")
         warnings: list[str] = []
+        damaged: list[str] = []  # README damaged-file policy: reported, never a pass
         if candidate is not None:
             record = read_folder(candidate)
             cand = sample_from_folder(record)
             warnings = folder_warnings(record)
+            damaged += [f"{record.name}/{f}: damaged: {w}" for f, w in record.damaged]
         else:
             cand = sample_from_values(raw_values, "candidate")
         base: Sample | None = None
@@ -236,7 +238,9 @@ def register(app: typer.Typer) -> None:
         if sum(x is not None and x != [] for x in (baseline, baseline_mean, base_vals or None)) != 1:
             raise BadInput("give exactly one of --baseline FOLDER, --baseline-mean X, --baseline-values")
         if baseline is not None:
-            base = sample_from_folder(baseline)
+            base_record = read_folder(baseline)
+            damaged += [f"{base_record.name}/{f}: damaged: {w}" for f, w in base_record.damaged]
+            base = sample_from_folder(base_record)
             if base.n == 0:
                 raise BadInput(f"{baseline}: no per-seed val_bpb values")
         elif base_vals:
@@ -245,8 +249,11 @@ def register(app: typer.Typer) -> None:
         report = compare(cand, base, baseline_mean=baseline_mean, rules=rules, margin_units=margin_units.value,
                          baseline_ratio=baseline_ratio if baseline_ratio is not None else (base.ratio if base else None),
                          ratio=ratio)  # fmt: skip
-        if warnings:
-            report.warnings.extend(warnings)
+        if warnings or damaged:
+            report.warnings.extend(damaged + warnings)
         emit(render_report(report, format), output)
         stderr_console.print("significance: " + ", ".join(f"{r} {report.decision(r)}" for r in report.rules))
-        raise typer.Exit(_exit_code(report))
+        for line in damaged:
+            stderr_console.print(line, markup=False)
+        code = _exit_code(report)
+        raise typer.Exit(2 if damaged and code == 0 else code)
