@@ -79,6 +79,15 @@ def main() -> None:
         print(f"  ours, cold cache: audit {audited:.2f} s, + 4 renderings {total:.2f} s ({audited / n * 1000:.0f} ms/folder)")
         audited, total, n = tree(shared, order)
         print(f"  ours, warm cache: audit {audited:.2f} s, + 4 renderings {total:.2f} s; budget 30 s")
+        probe = ("import sys,time;sys.path.insert(0,'tests');from pathlib import Path;"
+                 "from golf_audit.checks import all_checks;from golf_audit.report import audit_tree;"
+                 "from records_truth import order_mapping;"
+                 f"o=order_mapping(Path({str(shared)!r}));"
+                 "c=[k for k in all_checks() if not k.id.startswith(('GA-STATIC','GA-CAUSAL','GA-NORM'))];"
+                 f"t=time.perf_counter();audit_tree(Path({str(shared / 'records')!r}),order=o,checks=c);"
+                 "print(round(time.perf_counter()-t,2))")
+        wall, line = fresh([sys.executable, "-c", probe], dict(os.environ, PYTHONPATH=str(REPO)))
+        print(f"  of which without the static code checks (GA-STATIC-*, another module's), fresh process: {line} s")
         slow = naive(shared, order)
         print(f"  naive (re-collect per check, warm cache): {slow:.2f} s; ratio naive/ours {slow / audited:.1f}x")
         env["GOLF_AUDIT_CACHE"] = cold
