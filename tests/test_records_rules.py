@@ -1,4 +1,4 @@
-"""Good/bad fixtures of the records rules (tests/fixtures/rules, built by its make_fixtures.py).
+"""Good/bad fixtures of the records rules (built by tests/fixtures/rules/make_fixtures.py).
 
 Each rule is asserted on a folder where it must pass and one where it must not, through the
 same `report` path a reviewer uses.
@@ -13,7 +13,26 @@ import pytest
 from golf_audit.findings import Status
 from golf_audit.report import audit_folder
 
-RULES = Path(__file__).resolve().parent / "fixtures" / "rules"
+MAKER = Path(__file__).resolve().parent / "fixtures" / "rules" / "make_fixtures.py"
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory) -> Path:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("golf_audit_rules_fixtures", MAKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(tmp_path_factory.mktemp("rules"))
+
+
+@pytest.fixture(autouse=True)
+def _rules_dir(rules: Path) -> None:
+    global RULES
+    RULES = rules
+
+
+RULES = Path()
 
 
 def status(folder: str, check_id: str):
