@@ -392,6 +392,10 @@ def _check_log_mismatch(r: ArtifactReport) -> CheckResult:
                                file=s.log, line=s.model_line, value=size, threshold=s.model, unit="bytes"))  # fmt: skip
     attributions = sorted({f"{s.log}: {s.script} ({s.script_how}: {s.script_evidence})" for s in r.seeds if s.script})
     data = {"mismatches": len(ev), "comparisons": compared, "script": script, "attributions": attributions}
+    if len(candidate_scripts(r.folder)) > 1 or script != SCRIPT_NAME:
+        # Several script variants (or another name): say which one each log came from, and how.
+        notes += [Evidence(f"{s.log} came from {s.script} ({s.script_how}: {s.script_evidence})", file=s.log)
+                  for s in r.seeds if s.script]
     if ev:
         return CheckResult("GA-SIZE-003", title, Status.WARN, f"{len(ev)} logged size(s) disagree with the committed files",
                            Severity.WARNING, rule, remediation="Commit the exact script that produced the logs, or re-run with the committed one.",
