@@ -47,9 +47,31 @@ def time_report(ctx: AuditContext) -> Any:
 
     def _audit(c: AuditContext) -> Any:
         mod = need("golf_audit.artifact", 7)
-        return _attr(mod, "audit_time_limits", 7)(records(c))
+        return _attr(mod, "audit_time_limits", 7)(records(c), c.script)
 
     return ctx.collect("time", _audit)
+
+
+def calibration(ctx: AuditContext) -> Any:
+    """The training script's post-training calibration sites and their data sources (or None)."""
+
+    def _scan(c: AuditContext) -> Any:
+        if c.script is None:
+            return None
+        from ..records.dataflow import calibration_sites
+        from ..source import load_source
+
+        return calibration_sites(load_source(c.script).effective)
+
+    return ctx.collect("calibration", _scan)
+
+
+def data_checks(ctx: AuditContext) -> list[CheckResult]:
+    """GA-DATA-001 (validation tokens before scoring) and GA-DATA-002 (data fingerprints)."""
+    from ..records.datachecks import fingerprint_check, val_calibration_check
+
+    script = ctx.script.name if ctx.script else ""
+    return [val_calibration_check(records(ctx), calibration(ctx), script), fingerprint_check(records(ctx))]
 
 
 def time_checks(ctx: AuditContext) -> list[CheckResult]:
@@ -61,7 +83,7 @@ def significance(ctx: AuditContext) -> Any:
     if getattr(time_report(ctx), "non_record", False):
         raise NotApplicable("a non-record submission does not claim to beat the leader")
     if ctx.options.baseline is None:
-        raise NotRun("no baseline given (--baseline FOLDER)")
+        raise NotRun(ctx.options.baseline_note or "no baseline given (--baseline FOLDER)")
 
     def _test(c: AuditContext) -> Any:
         mod = need("golf_audit.stats", 7)
@@ -80,7 +102,7 @@ def static_findings(ctx: AuditContext) -> list[CheckResult]:
     peeled, ``exec(open(...).read())`` followed), so both see the same code.
     """
     if ctx.script is None:
-        raise NotRun("the folder ships no train_gpt.py")
+        raise NotRun("the folder ships no training script (train*.py)")
 
     def _scan(c: AuditContext) -> list[CheckResult]:
         import ast
@@ -102,7 +124,7 @@ def static_findings(ctx: AuditContext) -> list[CheckResult]:
 def dynamic_verdicts(ctx: AuditContext) -> Any:
     """Flip-test verdicts of the script's own eval functions, run in a child process (issue 8)."""
     if ctx.script is None:
-        raise NotRun("the folder ships no train_gpt.py")
+        raise NotRun("the folder ships no training script (train*.py)")
 
     def _run(c: AuditContext) -> Any:
         mod = need("golf_audit.submission.audit", 8)

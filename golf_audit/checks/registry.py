@@ -12,6 +12,8 @@ from . import (
     bpb_table,
     causal_dynamic,
     claims_match_logs,
+    data_fingerprint,
+    data_val_calibration,
     files_parse,
     norm_dynamic,
     seed_consistency,
@@ -29,6 +31,7 @@ from . import (
     static_unused_env,
     static_val_in_train,
     time_eval,
+    time_post_stop,
     time_train,
 )
 from .base import Check
@@ -37,7 +40,8 @@ from .base import Check
 # significance, static code checks, and the slow dynamic checks last.
 _MODULES = [
     size_cap, size_hidden_code, size_log_mismatch, size_container,
-    time_train, time_eval,
+    time_train, time_eval, time_post_stop,
+    data_val_calibration, data_fingerprint,
     files_parse, claims_match_logs, seed_consistency,
     sig_readme, sig_leaderboard,
     static_scored_mask, static_shared_delta, static_adapt_before_score, static_target_in_key,

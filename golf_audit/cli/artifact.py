@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         existing(folder, "FOLDER", FOLDER)
         output_file(output)
         report = audit_artifact(folder)
-        times = audit_time_limits(report.record)
+        times = audit_time_limits(report.record, report.script)
         emit(render(report, times, format), output)
         stderr_console.print(f"artifact: {verdict(report, times).value}")
         raise typer.Exit(exit_code(report, times))
