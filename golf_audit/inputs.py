@@ -171,6 +171,8 @@ def evaluator_settings(name: str, settings: Mapping[str, str], option: str = "--
         raise BadInput(f"{option}: {one_line(exc)}") from None
     for f in dataclasses.fields(evaluator.settings):
         value = getattr(evaluator.settings, f.name)
+        if value == f.default:
+            continue  # the evaluator's own default means what it documents (e.g. standard batch=0: the seed's rule)
         items = value if isinstance(value, tuple) else (value,)
         for item in items:
             if isinstance(item, bool) or not isinstance(item, (int, float)):

@@ -45,7 +45,12 @@ def expected_passes(evaluator: Any, hp: Any, num_targets: int) -> int | None:
         windows = enumerate_windows(num_targets, seq, stride, s.tail)
     except ValueError:
         return None  # the evaluator itself will say what is wrong
-    return -(-len(windows) // s.batch)
+    batch = s.batch
+    if evaluator.name == "standard" and batch == 0:
+        from reference_model.evaluate.standard import seed_batch_seqs
+
+        batch = seed_batch_seqs(hp.val_batch_size, seq)
+    return -(-len(windows) // batch)
 
 
 def eval_result(scored: Scored, *, evaluator: str, settings: dict[str, Any], model_source: str,

@@ -26,13 +26,17 @@ from .common import TAILS, check_choice, dist_info, iter_scored_logits, rank_sha
 SEED_GRAD_ACCUM_TOTAL = 8  # the seed's grad_accum_steps = 8 // world_size
 
 
-def seed_val_batch_seqs(model: torch.nn.Module, seq_len: int) -> int:
+def seed_batch_seqs(val_batch_size: int, seq_len: int, world: int = 1) -> int:
     """Sequences per rank and batch in the seed's eval_val (at least 1)."""
+    accum = max(1, SEED_GRAD_ACCUM_TOTAL // world)
+    return max(1, val_batch_size // (world * accum) // seq_len)
+
+
+def seed_val_batch_seqs(model: torch.nn.Module, seq_len: int) -> int:
+    """``seed_batch_seqs`` for this model's VAL_BATCH_SIZE and the current world size."""
     hp = getattr(model, "hp", None)
     _, world = dist_info()
-    val_batch = hp.val_batch_size if hp is not None else 524_288
-    accum = max(1, SEED_GRAD_ACCUM_TOTAL // world)
-    return max(1, val_batch // (world * accum) // seq_len)
+    return seed_batch_seqs(hp.val_batch_size if hp is not None else 524_288, seq_len, world)
 
 
 @dataclass
