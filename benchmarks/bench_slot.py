@@ -1,8 +1,11 @@
 """SLOT speed: the fast path vs the straightforward full-window SLOT, and vs plain sliding.
 
 Same TINY demo model, same stream, the seed PR's SLOT settings (seq_len 2048, stride 64,
-batch 32, 16 AdamW steps, lr 0.008 -> 0.0008, mask=scored, per-window delta + logit bias),
-one run each. Prints CPU times, ratios and |delta val_bpb|; no assertions (not a test).
+batch 32, 16 AdamW steps, lr 0.008 -> 0.0008, mask=scored, per-window delta + logit bias, its
+window enumeration), one run each: our scored-position SLOT (impl=fast), the seed's way of
+computing it (impl=reference: full-window logits and autograd every step), and plain sliding
+(the shared forward pass: SLOT / sliding cannot go below 1.0). Prints CPU times, ratios and
+|delta val_bpb|; no assertions (not a test).
 
     python benchmarks/bench_slot.py                 # seed geometry on ~4k tokens
     python benchmarks/bench_slot.py --mask context  # the causal variant

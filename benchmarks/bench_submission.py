@@ -26,14 +26,17 @@ DEFAULT = ["sliding_legal.py", "slot_scored_mask.py", "slot_context_window.py", 
            "inline_slot.py", "wrapper_slot_scored.py"]
 
 
-def child_costs(script: Path, function: str, runs: int) -> tuple[float, float, float]:
-    """(seconds to start the child and run the entry point, seconds per replay, seconds per entry run)."""
+def child_costs(script: Path, function: str, runs: int, **child_options: object) -> tuple[float, float, float]:
+    """(seconds to start the child and run the entry point, seconds per replay, seconds per entry run).
+
+    ``child_options`` go to ``ChildProcess`` (e.g. ``unsafe_no_sandbox``, for bench_sandbox.py).
+    """
     text = script.read_text()
     tree = ast.parse(text)
     env = analyze.tiny_env(analyze.env_vars(tree))
     tokens = audit_stream(analyze.TINY_VOCAB, 24 * ROW_LEN + 1, 0)
     t0 = time.perf_counter()
-    with ChildProcess(text, extra_env=env) as child:
+    with ChildProcess(text, extra_env=env, **child_options) as child:
         ready = child.request({"script": str(child.script), "scoring": [function], "tokens": tokens.tolist(),
                                "vocab": analyze.TINY_VOCAB, "seed": 0, "row_len": ROW_LEN})
         t1 = time.perf_counter()

@@ -25,7 +25,17 @@ class CannotConclude(GolfAuditError):
     """The input was read, but no verdict can honestly be given (e.g. nondeterminism)."""
 
 
-def one_line(exc: BaseException, limit: int = 400) -> str:
-    """A single-line rendering of an exception for stderr."""
+CANNOT_CONCLUDE = "cannot conclude: "
+
+
+def one_line(exc: BaseException | str, limit: int = 400) -> str:
+    """A single-line rendering of an exception (or message) for stderr.
+
+    Whitespace runs (newlines included) become one space, and a "cannot conclude: " that a
+    nested summary repeats is said once.
+    """
     text = " ".join(str(exc).split()) or type(exc).__name__
+    head, sep, rest = text.partition(CANNOT_CONCLUDE)
+    if sep:
+        text = head + sep + rest.replace(CANNOT_CONCLUDE, "")
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -15,8 +15,9 @@ from rich.console import Console
 # Every JSON document golf-audit writes carries this; bump it when a document's shape changes.
 SCHEMA_VERSION = "1.0"
 
-# Progress and messages go to stderr; stdout carries only the report.
-stderr_console = Console(stderr=True, highlight=False)
+# Progress and messages go to stderr; stdout carries only the report. soft_wrap: a message is
+# one line however narrow the terminal (the terminal may fold it; we never insert newlines).
+stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Format(str, enum.Enum):
@@ -96,3 +97,60 @@ def to_jsonable(obj: Any) -> Any:
 
 def dumps_json(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class Heartbeat:
+    """One progress line on stderr every ``interval`` seconds while a long step runs.
+
+    ``tick()`` counts units of work (e.g. batches of windows); with a known ``total`` each
+    line carries the fraction done and an ETA. A step shorter than ``interval`` prints
+    nothing, so quick runs stay quiet. Lines, not a redrawn bar: they read the same in a
+    terminal, a CI log and a file.
+    """
+
+    def __init__(self, label: str, total: int | None = None, unit: str = "steps", interval: float = 30.0) -> None:
+        import threading
+
+        self.label, self.total, self.unit, self.interval = label, total, unit, interval
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._start = 0.0
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+
+    def line(self) -> str:
+        import time
+
+        elapsed = time.perf_counter() - self._start
+        text = f"{self.label}: {self.done:,}"
+        if self.total:
+            text += f"/{self.total:,} {self.unit} ({100 * self.done / self.total:.0f}%)"
+        else:
+            text += f" {self.unit}"
+        text += f", {_clock(elapsed)} elapsed"
+        if self.total and 0 < self.done < self.total:
+            text += f", ETA {_clock(elapsed * (self.total - self.done) / self.done)}"
+        return text
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            stderr_console.print(self.line(), markup=False)
+
+    def __enter__(self) -> "Heartbeat":
+        import time
+
+        self._start = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -40,6 +40,10 @@ class FolderAudit:
     claimed_bpb: float | None = None
     commit: str | None = None  # last git commit touching the folder, when it is in a repo
     baseline: str | None = None  # the folder significance was tested against
+    pr: int | None = None  # the PR that added the folder (0 launch; None unknown)
+    pr_source: str = ""
+    baseline_note: str = ""
+    permalink: str | None = None  # https://github.com/<owner>/<repo>/blob/<commit>/<folder path>, in a checkout
 
     @property
     def verdict(self) -> Status:
@@ -173,30 +177,72 @@ def audit_folder(
     ctx = AuditContext(path, options or AuditOptions())
     results = [check.evaluate(ctx) for check in (checks if checks is not None else all_checks())]
     baseline = ctx.options.baseline
+    commit = git_commit(path)
     return FolderAudit(
         folder=path,
         name=name or path.name,
         results=results,
         claimed_bpb=collect.claimed_bpb(ctx),
-        commit=git_commit(path),
+        commit=commit,
         baseline=baseline.name if baseline else None,
+        permalink=permalink(path, commit) if commit else None,
     )
 
 
-def find_folders(tree: Path) -> list[tuple[Path, Path | None]]:
-    """Every records folder under ``tree`` with the leader it must beat, chronological per track.
+def permalink(folder: Path, commit: str) -> str | None:
+    """The GitHub URL of ``folder`` at ``commit`` when its checkout's origin is on GitHub."""
+    import re
 
-    Order and leaders come from the significance library's tree walk (one rule for both
-    commands): date order, each folder against the best per-seed mean before it in its track.
+    try:
+        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout.strip()
+        url = subprocess.run(["git", "-C", str(folder), "remote", "get-url", "origin"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.match(r"(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url)
+    if not m or not top:
+        return None
+    try:
+        rel = folder.resolve().relative_to(Path(top).resolve()).as_posix()
+    except ValueError:
+        return None
+    return f"https://github.com/{m.group(1)}/blob/{commit}/{rel}"
+
+
+@dataclass
+class TreeFolder:
+    """A folder of a tree walk: its baseline (the best earlier record of its track) and order."""
+
+    path: Path
+    baseline: Path | None
+    pr: int | None
+    pr_source: str
+    note: str  # why there is no baseline, or which PR the baseline is
+
+
+def find_folders(tree: Path, order: dict[str, int] | None = None) -> list[TreeFolder]:
+    """Every records folder under ``tree`` with the record it must beat, chronological per track.
+
+    Order and baselines come from the significance library's tree walk (one rule for both
+    commands): PR order (``records.chronology``), each folder against the best record of its
+    track with a smaller PR number. Folders whose order is unknown come last, with no baseline.
     """
     from .records import list_record_folders
     from .stats import walk_tree
 
-    out: list[tuple[Path, Path | None]] = []
+    out: list[TreeFolder] = []
     tracks = list(dict.fromkeys(p.parent for p in list_record_folders(tree)))
     for track in tracks:
-        for row in walk_tree(track):
-            out.append((track / row.folder, track / row.leader if row.leader else None))
+        for row in walk_tree(track, order=order):
+            if row.order_unknown:
+                note = ("chronological order unknown: no git history, no PR number in README/submission.json, "
+                        "not in --order FILE")
+            elif row.leader is None:
+                note = "first record of its track: nothing to beat"
+            else:
+                note = f"baseline: {row.leader} (PR {row.leader_pr if row.leader_pr else 'launch'}), the best record before PR {row.pr}"
+            out.append(TreeFolder(track / row.folder, track / row.leader if row.leader else None, row.pr, row.pr_source, note))
     return out
 
 
@@ -207,20 +253,26 @@ def audit_tree(
     checks: list[Check] | None = None,
     fail_on: Severity = Severity.ERROR,
     command: str = "",
+    unsafe_no_sandbox: bool = False,
+    order: dict[str, int] | None = None,
 ) -> AuditReport:
-    """Audit every folder of a records tree, each against the previous leader of its track.
+    """Audit every folder of a records tree, each against the best earlier record of its track.
 
-    The previous leader (the best per-seed mean among the earlier folders of the track, as
-    ``golf-audit significance --all`` walks it) is the baseline of the significance checks.
+    The baseline (the best per-seed mean among the records of the track with a smaller PR
+    number, as ``golf-audit significance --all`` walks it) is the baseline of the significance
+    checks; where the order is unknown the significance checks say so (not-run).
     """
     root = check_folder(tree)
-    folders = find_folders(root)
+    folders = find_folders(root, order)
     if not folders:
-        raise BadInput(f"{root}: no records folders under it (folders with a submission.json)")
-    audits = [
-        audit_folder(folder, AuditOptions(baseline=leader, dynamic=dynamic), checks, name=str(folder.relative_to(root)))
-        for folder, leader in folders
-    ]
+        raise BadInput(f"{root}: no records folders under it (folders with a submission.json or train logs)")
+    audits = []
+    for f in folders:
+        options = AuditOptions(baseline=f.baseline, dynamic=dynamic, baseline_note=f.note,
+                               unsafe_no_sandbox=unsafe_no_sandbox)
+        audit = audit_folder(f.path, options, checks, name=str(f.path.relative_to(root)))
+        audit.pr, audit.pr_source, audit.baseline_note = f.pr, f.pr_source, f.note
+        audits.append(audit)
     return AuditReport(subject=str(tree), recursive=True, folders=audits, fail_on=fail_on,
                        dynamic=dynamic, command=command)
 
@@ -234,9 +286,11 @@ def audit_single(
     checks: list[Check] | None = None,
     fail_on: Severity = Severity.ERROR,
     command: str = "",
+    unsafe_no_sandbox: bool = False,
 ) -> AuditReport:
     """Audit one PR folder (optionally against a baseline folder)."""
     base = check_folder(baseline) if baseline is not None else None
-    audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic, python=python), checks)
+    audit = audit_folder(folder, AuditOptions(baseline=base, dynamic=dynamic, python=python,
+                                                    unsafe_no_sandbox=unsafe_no_sandbox), checks)
     return AuditReport(subject=str(folder), recursive=False, folders=[audit], fail_on=fail_on,
                        dynamic=dynamic, command=command)

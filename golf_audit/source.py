@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import bz2
 import lzma
 import re
@@ -61,7 +62,7 @@ class CodeFile:
 
     path: Path
     size: int  # bytes on disk
-    how: str  # "entry", "import", "exec", "open", "extension", "include", "library"
+    how: str  # "entry", "import", "exec", "open", "extension", "include", "library", "source" (compiled)
     line: int | None  # line of the loading statement in ``via`` (None for the entry)
     via: Path | None  # the file whose code loads it (None for the entry)
     in_wrapper: bool = False  # found in the decoded body of a self-extracting ``via``
@@ -381,9 +382,26 @@ def load_source(path: str | Path) -> LoadedSource:
 
     Raises BadInput when the file is missing, not UTF-8, or not Python. A script (or a decoded
     layer) that only parses on a newer Python is returned with ``min_python`` set and its
-    layers peeled as far as this interpreter can see.
+    layers peeled as far as this interpreter can see. Memoized on (path, mtime, size): a report
+    asks for the same script from several checks.
     """
     path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is None:
+        return _load_source(path)
+    return _load_source_cached(key, path)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_source_cached(key: tuple[str, int, int], path: Path) -> LoadedSource:
+    return _load_source(path)
+
+
+def _load_source(path: Path) -> LoadedSource:
     raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
@@ -440,6 +458,10 @@ class _FileScanner:
         self.file, self.root, self.tree = file, root, tree
         self.aliases = _import_aliases(tree)
         self.assigns = _simple_assignments(tree)
+        # Whether any string names a compiled source at all: most scripts have none, and then
+        # the per-assignment source search is skipped.
+        self.names_sources = any(isinstance(n, ast.Constant) and isinstance(n.value, str)
+                                 and n.value.lower().endswith(self._COMPILED) for n in ast.walk(tree))
 
     def canonical(self, node: ast.AST) -> str | None:
         name = _dotted(node)
@@ -521,7 +543,42 @@ class _FileScanner:
                     found.append(("import", p, node.lineno))
             elif isinstance(node, ast.Call):
                 found.extend(self._call_loads(node, exec_reads))
+                if self.names_sources:
+                    found.extend(self._compiled_sources(node))
+            elif isinstance(node, ast.Assign) and self.names_sources:
+                found.extend(self._named_sources(node))
         return found
+
+    _COMPILED = (".c", ".cc", ".cpp", ".cxx", ".cu", ".cuh", ".h", ".hpp", ".metal", ".cl")
+
+    def _existing_source(self, node: ast.AST) -> Path | None:
+        # Cheap syntactic filter first: evaluating every assignment's path would be exponential.
+        if not any(isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.lower().endswith(self._COMPILED)
+                   for n in ast.walk(node)):
+            return None
+        value = self.path_value(node)
+        if value is None:
+            return None
+        path = self.resolve(value)
+        return path if path.suffix.lower() in self._COMPILED and path.is_file() else None
+
+    def _named_sources(self, node: ast.Assign) -> list[tuple[str, Path, int]]:
+        """``SRC = Path(__file__).parent / "kernel.c"``: a sibling C/CUDA source the code builds."""
+        path = self._existing_source(node.value)
+        return [("source", path, node.lineno)] if path is not None else []
+
+    def _compiled_sources(self, node: ast.Call) -> list[tuple[str, Path, int]]:
+        """Sources handed to a compiler: ``subprocess.run(["gcc", …, "k.c"])``, ``os.system``."""
+        name = self.canonical(node.func) or ""
+        if not (name.startswith("subprocess.") or name in ("os.system", "os.popen")) or not node.args:
+            return []
+        items = node.args[0].elts if isinstance(node.args[0], (ast.List, ast.Tuple)) else [node.args[0]]
+        out = []
+        for item in items:
+            path = self._existing_source(item)
+            if path is not None:
+                out.append(("source", path, node.lineno))
+        return out
 
     def _exec_read_nodes(self) -> set[int]:
         ids: set[int] = set()
@@ -633,7 +690,8 @@ def _dirname(path: str) -> str:
 
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
-_TEXT_IMPORT = re.compile(r"^\s*(?:from\s+(\.*)([\w.]*)\s+import\s+([\w, ]+)|import\s+([\w., ]+))", re.M)
+# An import at a line start, or after ";" / ":" (minified code: ``if x:import helper;y()``).
+_TEXT_IMPORT = re.compile(r"(?:^|[;:])[ \t]*(?:from\s+(\.*)([\w.]*)\s+import\s+([\w, ]+)|import\s+([\w., ]+))", re.M)
 _TEXT_PATH = re.compile(r"""["']([^"'\n]+(?:%s))["']""" % "|".join(re.escape(s) for s in sorted(CODE_SUFFIXES)))
 
 
@@ -658,6 +716,10 @@ def scan_dependencies(path: str | Path) -> DependencyScan:
             if target in seen:
                 continue
             seen.add(target)
+            if not target.is_file() and how == "library" and any(f.how == "source" for f in scan.files):
+                # libX.so built at run time from a shipped source: the source is the code.
+                scan.notes.append(f"{target.name}: built at run time from a shipped source file (not a file of the folder)")
+                continue
             if not target.is_file():
                 if target.suffix.lower() in CODE_SUFFIXES or how in ("exec", "extension", "include", "library"):
                     scan.missing.append(CodeFile(target, 0, how, line, file, in_wrapper))

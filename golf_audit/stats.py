@@ -24,13 +24,24 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as st
 
 from .errors import BadInput
 from .findings import CheckResult, Evidence, Severity, Status
 from .records import RecordFolder, read_folder
 
 from .output import SCHEMA_VERSION
+
+
+class _LazyScipyStats:
+    """scipy.stats, imported on first use: `report` on one folder needs no t-test (fast start-up)."""
+
+    def __getattr__(self, name: str):
+        from scipy import stats
+
+        return getattr(stats, name)
+
+
+st = _LazyScipyStats()
 MARGIN_NATS = 0.005
 README_ALPHA = 0.01
 LEADERBOARD_ALPHA = 0.25
@@ -263,14 +274,16 @@ def _sample_warnings(report: SignificanceReport) -> None:
     c, b = report.candidate, report.baseline
     m = b.n if b is not None and b.n >= 2 else None
     floor = _permutation_floor(c.n, m)
-    if floor >= README_ALPHA and "readme" in report.rules:
+    readme_pass = any(t.rule == "readme" and t.decides and t.decision == "significant" for t in report.tests)
+    # Only where it matters: a t-test that passes the README rule on too few runs for any
+    # distribution-free test to agree.
+    if floor >= README_ALPHA and "readme" in report.rules and readme_pass:
         what = f"{c.n}-vs-{m} permutation test" if m else f"{c.n}-seed sign-flip test"
         report.warnings.append(
             f"n too small for a distribution-free test ever to reach p < {README_ALPHA}: a {what} cannot go below "
             f"p = {floor:.4g}; the t-test's p relies on normality"
         )  # fmt: skip
-    if c.n < 2:
-        report.warnings.append(f"{c.label}: {c.n} seed(s); a t-test needs at least 2")
+
     if c.claimed_mean is not None and c.n and abs(c.claimed_mean - c.mean) > 5e-5 and all(abs(c.claimed_mean - v) > 5e-5 for v in c.values.values()):
         report.warnings.append(f"{c.label}: submission.json val_bpb {c.claimed_mean} is not the mean of the seeds used ({c.mean:.8f})")
 
@@ -285,16 +298,23 @@ def _checks(report: SignificanceReport) -> list[CheckResult]:
         if rule not in report.rules:
             out.append(CheckResult(check_id, title, Status.NOT_RUN, "rule not selected", Severity.ERROR, rule_text))
             continue
-        ev = [Evidence(f"{t.test}: t = {_fmt(t.statistic)}, df = {_fmt(t.df)}, p = {_fmt(t.pvalue)} ({t.decision}"
+        ev = [Evidence(f"{t.test}: t = {_fmt(t.statistic)}, df = {_fmt(t.df)}, p = {format_p(t.pvalue)} ({t.decision}"
                        f"{'' if t.decides else ', reported only'}){'; ' + t.note if t.note else ''}",
                        value=t.pvalue, threshold=alpha) for t in tests]  # fmt: skip
         ev += [Evidence(w) for w in report.warnings]
         decision = report.decision(rule)
-        status = {"significant": Status.PASS, "not significant": Status.FAIL}.get(decision, Status.ERROR if tests else Status.NOT_RUN)
-        if status == Status.PASS and report.warnings:
-            status = Status.WARN
-        summary = {"significant": "the improvement is significant", "not significant": "the improvement is not significant",
-                   "cannot test": "cannot test (too few seeds or no spread)"}.get(decision, "not tested")  # fmt: skip
+        deciding = next((t for t in tests if t.decides), None)
+        p_text = f" (p = {format_p(deciding.pvalue)}, needs < {alpha:g})" if deciding and deciding.pvalue is not None else ""
+        if decision == "cannot test" and report.candidate.n < 2:
+            # One run has no variance: the rule asks the submitter to *show* p < alpha, and one run cannot.
+            status, summary = Status.FAIL, f"{report.candidate.n} run: significance cannot be shown (a t-test needs ≥ 2 runs)"
+        else:
+            status = {"significant": Status.PASS, "not significant": Status.FAIL}.get(decision, Status.ERROR if tests else Status.NOT_RUN)
+            summary = {"significant": f"the improvement is significant{p_text}",
+                       "not significant": f"the improvement is not significant{p_text}",
+                       "cannot test": "cannot test (all runs identical: no spread)"}.get(decision, "not tested")  # fmt: skip
+        # Caveats are evidence for the reviewer; they do not turn a statistical verdict into a warning
+        # (seed-selection problems are GA-SEED-001's verdict).
         data = {"tests": [_test_dict(t) for t in tests], "warnings": list(report.warnings)}
         out.append(CheckResult(check_id, title, status, summary, Severity.ERROR, rule_text, evidence=ev, data=data))
     return out
@@ -302,6 +322,19 @@ def _checks(report: SignificanceReport) -> list[CheckResult]:
 
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.4g}"
+
+
+def format_p(p: float | None) -> str:
+    """A p-value with enough digits to tell 0.9997 from 1 and 0.0098 from 0.01."""
+    if p is None:
+        return "—"
+    if p == 0:
+        return "0"
+    if p < 1e-4:
+        return f"{p:.2e}"
+    if p > 0.999:
+        return "> 0.999999" if p > 0.9999995 else f"{p:.6f}".rstrip("0")
+    return f"{p:.4f}" if p >= 0.001 else f"{p:.6f}"
 
 
 def _test_dict(t: TestResult) -> dict:
@@ -373,7 +406,7 @@ def compare_folders(candidate: str | Path, baseline: str | Path, rules: Sequence
 
 @dataclass
 class TreeRow:
-    """One folder of a chronological walk, tested against the leader before it."""
+    """One folder of a chronological walk, tested against the best record before it."""
 
     folder: str
     date: str
@@ -387,50 +420,74 @@ class TreeRow:
     leaderboard_p: float | None
     new_leader: bool
     warnings: list[str] = field(default_factory=list)
+    pr: int | None = None  # the PR that added the folder (0: launch snapshot; None: unknown)
+    pr_source: str = ""  # git / readme / submission.json / order-file / "" (unknown)
+    pr_evidence: str = ""
+    leader_pr: int | None = None
+    order_unknown: bool = False  # the folder's place in the chronology is unknown: nothing was tested
+    required: bool = True  # significance is required (record track); not for non-record submissions
+
+    @property
+    def failed(self) -> bool:
+        """An error-severity significance rule fails for a record that must show significance."""
+        return self.required and self.leader is not None and "not significant" in (self.readme, self.leaderboard) or (
+            self.required and self.leader is not None and self.n == 1)
 
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2})?")
+def _non_record(record: RecordFolder) -> bool:
+    track = (record.submission.track or "") if record.submission else ""
+    where = " ".join(record.path.resolve().parts[-3:])
+    return "non_record" in where or "non-record" in track or "non_record" in track
 
 
-def _chronological_key(record: RecordFolder) -> tuple[str, str, str]:
-    """The folder-name date (the records' own convention), then the JSON's timestamp within a day.
+def walk_tree(tree: str | Path, margin_units: str = "nats", order: dict[str, int] | None = None) -> list[TreeRow]:
+    """Every records folder of a track in PR order, each against the best record before it.
 
-    JSON dates alone are unreliable (date-only or timestamped, sometimes days after the folder
-    date), so they only order folders of the same day.
+    The order is the PR number that added each folder (``records.chronology``: git merge
+    commits, else an explicit README/submission.json declaration, else ``order``). Folders of
+    the same PR are simultaneous (neither is the other's baseline). A folder whose PR number is
+    unknown is listed with ``order_unknown`` and not tested: a date prefix is the author's
+    choice, not the submission order, so it is never used to pretend an order.
     """
-    stamp = record.submission.date if record.submission and record.submission.date else ""
-    m = _ISO.match(stamp)
-    return (record.date, m.group(0) if m else "", record.name)
-
-
-def walk_tree(tree: str | Path, margin_units: str = "nats") -> list[TreeRow]:
-    """Every records folder under ``tree`` in date order, each against the best mean before it."""
     from .records import list_record_folders
+    from .records.chronology import folder_pr_number
 
-    records = sorted((read_folder(p) for p in list_record_folders(tree)), key=_chronological_key)
+    records = [read_folder(p) for p in list_record_folders(tree)]
+    numbered = [(folder_pr_number(r.path, order=order), r) for r in records]
+    known = sorted(((pr, r) for pr, r in numbered if pr is not None), key=lambda t: (t[0].number, t[1].name))
+    samples = {id(r): sample_from_folder(r) for _, r in known}
     rows: list[TreeRow] = []
-    leader: tuple[RecordFolder, Sample] | None = None
-    for record in records:
-        sample = sample_from_folder(record)
+    for pr, record in known:
+        sample = samples[id(record)]
+        # Same track only (the folder's parent); a smaller PR number only (same PR: simultaneous).
+        earlier = [(p, r) for p, r in known if p.number < pr.number and samples[id(r)].n > 0 and r.path.parent == record.path.parent]
+        leader = min(earlier, key=lambda t: samples[id(t[1])].mean) if earlier else None
+        row = TreeRow(record.name, record.date, sample.n, sample.mean if sample.n else None,
+                      leader[1].name if leader else None, samples[id(leader[1])].mean if leader else None,
+                      "first", None, "first", None, False, pr=pr.number, pr_source=pr.source, pr_evidence=pr.evidence,
+                      leader_pr=leader[0].number if leader else None)  # fmt: skip
         if sample.n == 0:
-            rows.append(TreeRow(record.name, record.date, 0, None, leader[0].name if leader else None,
-                                leader[1].mean if leader else None, "no values", None, "no values", None, False,
-                                ["no per-seed val_bpb"]))  # fmt: skip
-            continue
-        if leader is None:
-            rows.append(TreeRow(record.name, record.date, sample.n, sample.mean, None, None, "first", None, "first", None, True))
-            leader = (record, sample)
-            continue
-        report = compare(sample, leader[1], margin_units=margin_units, baseline_ratio=leader[1].ratio)
-        tests = {t.rule: t for t in report.tests if t.decides}
-        readme, board = tests.get("readme"), tests.get("leaderboard")
-        new_leader = sample.mean < leader[1].mean
-        rows.append(TreeRow(
-            record.name, record.date, sample.n, sample.mean, leader[0].name, leader[1].mean,
-            readme.decision if readme else "not tested", readme.pvalue if readme else None,
-            board.decision if board else "not tested", board.pvalue if board else None, new_leader,
-            report.warnings + folder_warnings(record),
-        ))  # fmt: skip
-        if new_leader:
-            leader = (record, sample)
+            row.readme = row.leaderboard = "no values"
+            row.warnings.append("no per-seed val_bpb")
+        elif leader is not None:
+            lead = samples[id(leader[1])]
+            report = compare(sample, lead, margin_units=margin_units, baseline_ratio=lead.ratio)
+            tests = {t.rule: t for t in report.tests if t.decides}
+            readme, board = tests.get("readme"), tests.get("leaderboard")
+            row.readme, row.readme_p = (readme.decision, readme.pvalue) if readme else ("not tested", None)
+            row.leaderboard, row.leaderboard_p = (board.decision, board.pvalue) if board else ("not tested", None)
+            row.warnings = report.warnings + folder_warnings(record)
+        best_before = min((samples[id(r)].mean for p, r in known
+                           if p.number < pr.number and samples[id(r)].n and r.path.parent == record.path.parent), default=None)
+        row.required = not _non_record(record)
+        row.new_leader = bool(sample.n) and (best_before is None or sample.mean < best_before)
+        rows.append(row)
+    for pr, record in numbered:
+        if pr is None:
+            sample = sample_from_folder(record)
+            rows.append(TreeRow(record.name, record.date, sample.n, sample.mean if sample.n else None, None, None,
+                                "order unknown", None, "order unknown", None, False,
+                                ["chronological order unknown: not in a git checkout, no PR number declared in README or "
+                                 "submission.json, not in --order"], order_unknown=True))  # fmt: skip
     return rows
+

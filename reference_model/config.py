@@ -87,6 +87,10 @@ class Hyperparameters:
     slot_lr: float = 0.008  # SLOT peak lr
     slot_lr_min: float = 0.0008  # SLOT final lr (cosine)
     slot_batch_seqs: int = 32  # windows per SLOT batch
+    # --- not seed variables: precision and deviations, each off (= the seed) by default ---
+    grad_accum_steps: int = 0  # micro-batches per step and rank; 0 = the seed's 8 // world_size
+    muon_ns_dtype: str = "auto"  # Newton-Schulz + update buffer: auto (bf16 on CUDA as the seed, fp32 on CPU) | bf16 | fp32
+    ema_warmup: int = 0  # 1: EMA decay min(0.997, (1+s)/(10+s)) so short runs do not export their init (seed: 0.997 from step 0)
 
     @property
     def head_dim(self) -> int:
@@ -166,7 +170,7 @@ TINY: dict[str, str] = {
     "VOCAB_SIZE": "512",
     "BIGRAM_VOCAB_SIZE": "256",
     "BIGRAM_DIM": "32",
-    "VE_DIM": "32",
+    "VE_DIM": "16",  # != the KV width (32), so the value embedding keeps its projection as in the seed
     "VE_LAYERS": "2,3",
     "XSA_LAST_N": "4",
     "ROPE_DIMS": "4",

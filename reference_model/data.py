@@ -170,9 +170,11 @@ class DistributedTokenLoader:
 
     def next_batch(self, global_tokens: int, seq_len: int, grad_accum_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         local_tokens = global_tokens // (self.world_size * grad_accum_steps)
-        local_tokens -= local_tokens % seq_len
-        if local_tokens <= 0:
-            raise ValueError(f"TRAIN_BATCH_TOKENS={global_tokens} too small for seq_len={seq_len} x {self.world_size * grad_accum_steps} micro-batches")
+        # The seed reshapes local_tokens into rows of seq_len and fails otherwise: say so clearly
+        # rather than quietly training on other batches than it would.
+        if local_tokens <= 0 or local_tokens % seq_len:
+            raise ValueError(f"TRAIN_BATCH_TOKENS={global_tokens} / ({self.world_size} ranks x {grad_accum_steps} micro-batches) "
+                             f"= {local_tokens} tokens is not a positive multiple of seq_len={seq_len}")
         span = local_tokens + 1
         chunk = self.stream.take(span * self.world_size)
         local = chunk[self.rank * span : (self.rank + 1) * span]

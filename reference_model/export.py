@@ -12,7 +12,9 @@ For each state_dict name:
     reconstruction MSE, as the seed script does;
   * everything else (embeddings): int8 per row in [-127, 127], row clip at the
     99.99984th percentile, ``M[name] = {"type": "int8"}``.
-Dequantize as ``q * scale`` (per row for 2-D). Everything loads with ``weights_only=True``.
+Dequantize as ``q * scale`` (per row for 2-D) in fp32, then, as the seed's dequantizer does,
+cast to the dtype of the template tensor it is loaded into: bf16 tables (the seed's CUDA
+layout) get ``q * scale`` rounded to bf16. Everything loads with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -131,16 +133,22 @@ def quantize_state_dict(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Te
     return W, M
 
 
-def dequantize(W: dict[str, torch.Tensor], M: dict[str, object]) -> dict[str, torch.Tensor]:
-    """float32 state_dict from a validated (W, M)."""
+def dequantize(W: dict[str, torch.Tensor], M: dict[str, object],
+               template: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """State_dict from a validated (W, M): fp32, or each float tensor in the dtype of its
+    ``template`` entry (names missing from ``template`` keep fp32)."""
     out: dict[str, torch.Tensor] = {}
     for name, kind in M.items():
         if isinstance(kind, str):
             t = W[name]
-            out[name] = t.float() if t.is_floating_point() else t
+            t = t.float() if t.is_floating_point() else t
         else:
             q, s = W[name + ".q"].float(), W[name + ".scale"].float()
-            out[name] = q * s[:, None] if (q.ndim == 2 and s.ndim == 1) else q * s
+            t = q * s[:, None] if (q.ndim == 2 and s.ndim == 1) else q * s
+        ref = template.get(name) if template is not None else None
+        if ref is not None and t.is_floating_point() and ref.is_floating_point():
+            t = t.to(ref.dtype)
+        out[name] = t
     return out
 
 
@@ -217,15 +225,16 @@ def _need_tensor(W: dict, key: str) -> torch.Tensor:
     return t
 
 
-def unpack(blob: bytes) -> dict[str, torch.Tensor]:
-    """Dequantized float32 state_dict from container bytes (validated; ArtifactError if bad)."""
-    return dequantize(*read_container(blob))
+def unpack(blob: bytes, template: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Dequantized state_dict from container bytes (validated; ArtifactError if bad): fp32,
+    or in ``template``'s dtypes."""
+    return dequantize(*read_container(blob), template)
 
 
 def load_into(model: torch.nn.Module, blob: bytes) -> torch.nn.Module:
     """Load container bytes into ``model`` (strict); mismatched names/shapes are ArtifactError."""
-    sd = unpack(blob)
     own = model.state_dict()
+    sd = unpack(blob, own)
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     if missing or unexpected:
         raise ArtifactError(f"artifact does not match the model: {len(missing)} missing (e.g. {missing[:1]}), "
@@ -233,5 +242,5 @@ def load_into(model: torch.nn.Module, blob: bytes) -> torch.nn.Module:
     for k, v in sd.items():
         if v.shape != own[k].shape:
             raise ArtifactError(f"{k}: artifact shape {tuple(v.shape)} != model shape {tuple(own[k].shape)}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()}, strict=True)
+    model.load_state_dict(sd, strict=True)
     return model

@@ -34,7 +34,7 @@ from .config import Hyperparameters
 from .data import DistributedTokenLoader, default_tokenizer, embedded_streams, load_val_tokens, truncate_for_eval
 from .distributed import compute_cleanup, compute_init
 from .metric import build_luts, load_tokenizer
-from .model import GPT
+from .model import GPT, apply_seed_dtype_layout
 from .optim import build_optimizers, muon_momentum_at, set_schedule
 
 EMA_DECAY = 0.997
@@ -58,28 +58,30 @@ def lr_scale_at(hp: Hyperparameters, step: int, elapsed_ms: float) -> float:
 
 
 class EMA:
-    """fp32 exponential moving average of the weights, applied before export.
+    """fp32 exponential moving average of the state_dict, applied before export.
 
-    Decay is min(0.997, (1+s)/(10+s)): equal to the seed's 0.997 from step ~3,300 on (the
-    seed run's 6,574-step export is unchanged to ~5e-5 relative weight), while short CPU runs
-    are not dominated by their random initialization.
+    The seed's: constant decay 0.997 from the initial weights (after the warmup restore),
+    updated after every optimizer step. ``warmup`` (EMA_WARMUP=1, a deviation for short CPU
+    runs such as the demo, off by default) uses min(0.997, (1+s)/(10+s)) instead, so that a
+    run of a few hundred steps does not export mostly its random initialization.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, warmup: bool = False) -> None:
         self.shadow = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+        self.warmup = warmup
         self.updates = 0
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        decay = min(EMA_DECAY, (1 + self.updates) / (10 + self.updates))
+        decay = min(EMA_DECAY, (1 + self.updates) / (10 + self.updates)) if self.warmup else EMA_DECAY
         for k, v in model.state_dict().items():
-            self.shadow[k].mul_(decay).add_(v.detach().float(), alpha=1 - decay)
+            self.shadow[k].mul_(decay).add_(v.detach().float(), alpha=1.0 - decay)
         self.updates += 1
 
     @torch.no_grad()
     def apply_to(self, model: nn.Module) -> None:
         sd = model.state_dict()
-        model.load_state_dict({k: self.shadow[k].to(sd[k].dtype) for k in sd})
+        model.load_state_dict({k: self.shadow[k].to(sd[k].dtype) for k in sd}, strict=True)
 
 
 @dataclass
@@ -89,16 +91,32 @@ class LoopState:
     stopped_early: bool = False
     qat_enabled_at: int | None = None
     losses: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)  # before clipping (nan when not clipped)
+    ema: EMA | None = None  # the running average (train_steps keeps it for callers that compare it)
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # mean micro-batch loss of this rank (what the records log as train_loss)
+    grad_norm: torch.Tensor | None  # total grad norm before clipping (None when GRAD_CLIP_NORM is 0)
+
+
+def zero_grad(opts) -> None:
+    for opt in opts:
+        opt.zero_grad(set_to_none=True)
 
 
 def train_step(model: nn.Module, train_model: nn.Module, opts, loader: DistributedTokenLoader, hp: Hyperparameters,
                grad_accum_steps: int, device: torch.device, lr_scale: float, momentum: float,
-               autocast: bool = False) -> float:
-    """One optimizer step over TRAIN_BATCH_TOKENS tokens (all ranks, all micro-batches).
+               autocast: bool = False) -> StepResult:
+    """One optimizer step over TRAIN_BATCH_TOKENS tokens (all ranks, all micro-batches), as the seed's loop body.
 
-    Returns the mean micro-batch loss of this rank (what the records log as train_loss).
+    Each micro-batch backpropagates ``loss * (1 / grad_accum_steps)``; then Muon's momentum
+    and every lr are set, gradients clipped over all parameters, every optimizer steps.
     """
+    zero_grad(opts)
     total = torch.zeros((), device=device)
+    grad_scale = 1.0 / grad_accum_steps
     for micro in range(grad_accum_steps):
         x, y = loader.next_batch(hp.train_batch_tokens, hp.train_seq_len, grad_accum_steps)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -107,46 +125,70 @@ def train_step(model: nn.Module, train_model: nn.Module, opts, loader: Distribut
         ctx = sync() if (sync is not None and micro < grad_accum_steps - 1) else contextlib.nullcontext()
         with ctx, torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss = train_model(x, y)
-            (loss / grad_accum_steps).backward()
-        total += loss.detach()  # stays on device: no host sync per micro-batch
+            total += loss.detach()  # stays on device: no host sync per micro-batch
+            (loss * grad_scale).backward()
+    total /= grad_accum_steps
     set_schedule(opts, lr_scale, momentum)
-    if hp.grad_clip_norm > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip_norm)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip_norm) if hp.grad_clip_norm > 0 else None
     for opt in opts:
         opt.step()
-    for opt in opts:
-        opt.zero_grad(set_to_none=True)
-    return float(total) / grad_accum_steps
+    zero_grad(opts)
+    return StepResult(total, norm)
 
 
-def train_steps(model: nn.Module, hp: Hyperparameters, tokens: torch.Tensor, *, steps: int,
-                log: Callable[[str], None] = lambda s: None, grad_accum_steps: int = 1) -> LoopState:
-    """Train ``model`` in place for ``steps`` steps on an in-memory stream (CPU, one process).
+def grad_accum_for(hp: Hyperparameters, world_size: int) -> int:
+    """Micro-batches per rank: GRAD_ACCUM_STEPS, else the seed's 8 // world_size.
 
-    The full recipe (Muon + AdamW, momentum warmup, clip, step-based warmdown, late QAT,
-    EMA applied at the end) without wall clock, logging or evaluation. Used by the demo.
+    The global batch stays TRAIN_BATCH_TOKENS either way, and micro-batches of equal size
+    average to the same loss, so GRAD_ACCUM_STEPS changes only rounding (and speed: on CPU
+    one large micro-batch is ~3x cheaper than eight small ones).
+    """
+    if hp.grad_accum_steps > 0:
+        return hp.grad_accum_steps
+    if hp.grad_accum_steps < 0 or 8 % world_size:
+        raise ValueError(f"WORLD_SIZE={world_size} must divide 8 (the seed's grad accumulation); set GRAD_ACCUM_STEPS")
+    return 8 // world_size
+
+
+def late_qat_due(hp: Hyperparameters, scale: float, state: LoopState) -> bool:
+    """The seed's switch: once, as soon as the lr scale drops below LATE_QAT_THRESHOLD."""
+    return hp.late_qat_threshold > 0 and scale < hp.late_qat_threshold and state.qat_enabled_at is None
+
+
+def train_steps(model: nn.Module, hp: Hyperparameters, tokens: torch.Tensor | str, *, steps: int,
+                log: Callable[[str], None] = lambda s: None, apply_ema: bool = True) -> LoopState:
+    """Train ``model`` in place for ``steps`` steps on a stream or shard pattern (one process).
+
+    The seed's loop without wall clock, logging or evaluation: Muon + AdamW, momentum warmup,
+    clip, step-based warmdown, late QAT, EMA applied at the end (unless ``apply_ema`` is
+    false: then ``state.ema`` holds it). Used by the demo and by the fidelity test of three
+    training steps.
     """
     hp = hp.replace(iterations=steps, max_wallclock_seconds=0.0)
     device = next(model.parameters()).device
     model.train()
     opts = build_optimizers(model, hp)
     loader = DistributedTokenLoader(tokens)
-    ema = EMA(model)
+    accum = grad_accum_for(hp, 1)
+    ema = EMA(model, warmup=bool(hp.ema_warmup))
     state = LoopState()
     t0 = time.perf_counter()
     for step in range(steps):
         scale = lr_scale_at(hp, step, 0.0)
-        if hp.late_qat_threshold > 0 and scale < hp.late_qat_threshold and state.qat_enabled_at is None:
+        if late_qat_due(hp, scale, state):
             model.set_qat(True)
             state.qat_enabled_at = step
-        loss = train_step(model, model, opts, loader, hp, grad_accum_steps, device, scale, muon_momentum_at(step, hp))
+        res = train_step(model, model, opts, loader, hp, accum, device, scale, muon_momentum_at(step, hp))
         ema.update(model)
-        state.losses.append(loss)
+        state.losses.append(float(res.loss))
+        state.grad_norms.append(float(res.grad_norm) if res.grad_norm is not None else float("nan"))
         state.step = step + 1
         if hp.train_log_every > 0 and (step + 1) % hp.train_log_every == 0:
-            log(f"step:{step + 1}/{steps} train_loss:{loss:.4f} train_time:{(time.perf_counter() - t0) * 1000:.0f}ms")
+            log(f"step:{step + 1}/{steps} train_loss:{state.losses[-1]:.4f} train_time:{(time.perf_counter() - t0) * 1000:.0f}ms")
     model.set_qat(False)
-    ema.apply_to(model)
+    state.ema = ema
+    if apply_ema:
+        ema.apply_to(model)
     state.train_time_ms = (time.perf_counter() - t0) * 1000
     return state
 
@@ -207,14 +249,20 @@ def load_data(hp: Hyperparameters):
     return os.path.join(hp.data_path, "fineweb_train_*.bin"), val, sp
 
 
-def evaluate(model: nn.Module, name: str, val_tokens: torch.Tensor, luts, settings: dict) -> tuple[float, float]:
-    """(val_loss, val_bpb) from a registered evaluator; sums are all-reduced across ranks."""
+def evaluate_scored(model: nn.Module, name: str, val_tokens: torch.Tensor, luts, settings: dict):
+    """A registered evaluator's ``Scored`` (model in eval mode meanwhile); sums all-reduced across ranks."""
     from .evaluate import get_evaluator
 
     was_training = model.training
     model.eval()
     scored = get_evaluator(name, settings).score(model, val_tokens, luts)
     model.train(was_training)
+    return scored
+
+
+def evaluate(model: nn.Module, name: str, val_tokens: torch.Tensor, luts, settings: dict) -> tuple[float, float]:
+    """(val_loss, val_bpb) from a registered evaluator."""
+    scored = evaluate_scored(model, name, val_tokens, luts, settings)
     return scored.val_loss, scored.val_bpb
 
 
@@ -232,22 +280,6 @@ def _progress(total: int, enabled: bool):
     return bar
 
 
-def grad_accum_for(world_size: int, cuda: bool) -> int:
-    """Micro-batches per rank; the global batch stays TRAIN_BATCH_TOKENS whatever this is.
-
-    GRAD_ACCUM_STEPS overrides. Default on CUDA: the seed's 8 // world_size (memory-bound);
-    on CPU: 1, because one large micro-batch is ~3x cheaper than eight small ones there.
-    """
-    raw = os.environ.get("GRAD_ACCUM_STEPS", "").strip()
-    if raw:
-        return int(raw)
-    if not cuda:
-        return 1
-    if 8 % world_size:
-        raise ValueError(f"WORLD_SIZE={world_size} must divide 8 (the seed's grad accumulation); set GRAD_ACCUM_STEPS")
-    return 8 // world_size
-
-
 def main(env: dict[str, str] | None = None) -> dict[str, float]:
     """Run the recipe; returns the final metrics (rank 0 also writes the log and artifacts)."""
     hp = Hyperparameters.from_env(env)
@@ -262,7 +294,7 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
     from .evaluate import REGISTRY  # noqa: F401 - imported up front so its files count as code
 
     cuda = device.type == "cuda"
-    grad_accum_steps = grad_accum_for(world_size, cuda)
+    grad_accum_steps = grad_accum_for(hp, world_size)
     out_dir = Path(hp.output_dir)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -288,6 +320,8 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
     log(f"val_tokens:{val_tokens.numel()} data:{hp.data_path or 'embedded pydoc_data.topics corpus'}")
 
     base_model = GPT(hp).to(device)
+    if cuda:  # the seed's precision layout: bf16 embedding tables, fp32 everything else
+        apply_seed_dtype_layout(base_model)
     log(f"model_params:{sum(p.numel() for p in base_model.parameters())}")
     train_model: nn.Module = torch.compile(base_model, dynamic=False) if cuda else base_model
     if ddp:
@@ -295,10 +329,11 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
 
         train_model = DDP(train_model, device_ids=[device.index] if cuda else None, broadcast_buffers=False)
     opts = build_optimizers(base_model, hp)
-    val_batch = max(1, hp.val_batch_size // (world_size * hp.train_seq_len))
-    std_settings = {"seq_len": hp.train_seq_len, "batch": val_batch}
+    # The seed's eval_val batch: VAL_BATCH_SIZE // (world_size * grad_accum_steps) // seq_len sequences.
+    std_settings = {"seq_len": hp.train_seq_len,
+                    "batch": max(1, hp.val_batch_size // (world_size * grad_accum_steps) // hp.train_seq_len)}
 
-    def step_fn(loader, scale: float, momentum: float) -> float:
+    def step_fn(loader, scale: float, momentum: float) -> StepResult:
         return train_step(base_model, train_model, opts, loader, hp, grad_accum_steps, device, scale, momentum, autocast=cuda)
 
     # Warmup steps only prime compilation / allocator; the state is then restored so the
@@ -316,7 +351,7 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
         for o in opts:
             o.zero_grad(set_to_none=True)
     loader = DistributedTokenLoader(train_source, rank, world_size)
-    ema = EMA(base_model)
+    ema = EMA(base_model, warmup=bool(hp.ema_warmup))
     cap_ms = hp.max_wallclock_seconds * 1000.0 if hp.max_wallclock_seconds > 0 else None
     bar = _progress(hp.iterations, rank == 0)
 
@@ -347,11 +382,11 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
             break
         elapsed_ms = state.train_time_ms + 1000 * (time.perf_counter() - t0)
         scale = lr_scale_at(hp, step, elapsed_ms)
-        if hp.late_qat_threshold > 0 and scale < hp.late_qat_threshold and state.qat_enabled_at is None:
+        if late_qat_due(hp, scale, state):
             base_model.set_qat(True)
             state.qat_enabled_at = step
-            log(f"late_qat:enabled step:{step} lr_scale:{scale:.4f}")
-        loss = step_fn(loader, scale, muon_momentum_at(step, hp))
+            log(f"late_qat:enabled step:{step} scale:{scale:.4f}")
+        loss = float(step_fn(loader, scale, muon_momentum_at(step, hp)).loss)
         if ddp:  # log the loss of the whole global batch, not just rank 0's share
             t = torch.tensor([loss], dtype=torch.float64, device=device)
             dist.all_reduce(t)
@@ -397,21 +432,38 @@ def _run(hp: Hyperparameters, ddp: bool, rank: int, world_size: int, device: tor
     if ddp:
         dist.barrier()
 
-    # Roundtrip: what the official numbers are computed from.
-    eval_model = export.load_into(GPT(hp), ptz_path.read_bytes()).to(device).eval()
+    # Roundtrip: what the official numbers are computed from (in the seed's precision layout).
+    eval_model = GPT(hp).to(device)
+    if cuda:
+        apply_seed_dtype_layout(eval_model)
+    export.load_into(eval_model, ptz_path.read_bytes()).eval()
+    metrics: dict[str, float] = {"steps": float(state.step), "train_time_ms": state.train_time_ms, "val_bpb": last_val[1]}
     t_eval = time.perf_counter()
-    rt_loss, rt_bpb = evaluate(eval_model, "standard", val_tokens, luts, std_settings)
-    log(f"final_int6_roundtrip val_loss:{rt_loss:.4f} val_bpb:{rt_bpb:.4f} eval_time:{1000 * (time.perf_counter() - t_eval):.0f}ms")
-    log(f"final_int6_roundtrip_exact val_loss:{rt_loss:.8f} val_bpb:{rt_bpb:.8f}")
-    t_eval = time.perf_counter()
-    sw_loss, sw_bpb = evaluate(eval_model, "sliding", val_tokens, luts,
-                               {"seq_len": hp.eval_seq_len, "stride": hp.eval_stride, "batch": max(1, val_batch)})
-    log(f"final_int6_sliding_window val_loss:{sw_loss:.4f} val_bpb:{sw_bpb:.4f} stride:{hp.eval_stride} "
-        f"eval_time:{1000 * (time.perf_counter() - t_eval):.0f}ms")
-    log(f"final_int6_sliding_window_exact val_loss:{sw_loss:.8f} val_bpb:{sw_bpb:.8f}")
+    rt = evaluate_scored(eval_model, "standard", val_tokens, luts, std_settings)
+    log(f"final_int6_roundtrip val_loss:{rt.val_loss:.4f} val_bpb:{rt.val_bpb:.4f} eval_time:{1000 * (time.perf_counter() - t_eval):.0f}ms")
+    log(f"final_int6_roundtrip_exact val_loss:{rt.val_loss:.8f} val_bpb:{rt.val_bpb:.8f}")
+    metrics.update(roundtrip_val_loss=rt.val_loss, roundtrip_val_bpb=rt.val_bpb)
+    geometry = {"seq_len": hp.eval_seq_len, "stride": hp.eval_stride}
+    finals = [("sliding_window", "sliding", {**geometry, "batch": 32})]
+    if hp.slot_enabled:
+        finals.append(("slot", "slot", {**geometry, "batch": hp.slot_batch_seqs, "steps": hp.slot_steps,
+                                        "lr": hp.slot_lr, "lr_min": hp.slot_lr_min}))
+    for label, name, settings in finals:
+        t_eval = time.perf_counter()
+        sc = evaluate_scored(eval_model, name, val_tokens, luts, settings)
+        ms = 1000 * (time.perf_counter() - t_eval)
+        once = sc.info["once"]
+        # The exactly-once line first, so that the last *_exact line stays the seed's number.
+        log(f"exactly_once_int6_{label}_exact val_loss:{once['val_loss']:.8f} val_bpb:{once['val_bpb']:.8f} "
+            f"scored:{once['tokens']} (each target once; not the seed's enumeration)")
+        log(f"final_int6_{label} val_loss:{sc.val_loss:.4f} val_bpb:{sc.val_bpb:.4f} stride:{hp.eval_stride} eval_time:{ms:.0f}ms")
+        log(f"final_int6_{label}_exact val_loss:{sc.val_loss:.8f} val_bpb:{sc.val_bpb:.8f}")
+        log(f"windows:{label} final_int6_{label}* use the seed's windows: {sc.tokens} scorings of {sc.tokens - sc.duplicate_scorings} "
+            f"targets ({sc.duplicate_scorings} tail re-scorings, counted as the seed counts them); exactly_once_* count each once")
+        metrics.update({f"{name}_val_loss": sc.val_loss, f"{name}_val_bpb": sc.val_bpb,
+                        f"{name}_once_val_loss": once["val_loss"], f"{name}_once_val_bpb": once["val_bpb"]})
     log.close()
-    return {"steps": float(state.step), "train_time_ms": state.train_time_ms, "val_bpb": last_val[1],
-            "roundtrip_val_loss": rt_loss, "roundtrip_val_bpb": rt_bpb, "sliding_val_loss": sw_loss, "sliding_val_bpb": sw_bpb}
+    return metrics
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_one_leaky_evaluator_exits_1():
     (["--evaluator", "slot", "--set", "steps=many"], "steps"),
     (["--set", "mask=context"], "--set needs --evaluator"),
     (["--flips", "0"], "--flips"),
-    (["--checkpoint", "/nonexistent/model.pt"], "checkpoint not found"),
+    (["--checkpoint", "/nonexistent/model.pt"], "--checkpoint: /nonexistent/model.pt: not found"),
     (["some/train_gpt.py"], "no such script"),
 ])
 def test_bad_inputs_exit_2_with_one_line(args, needle):

@@ -98,3 +98,92 @@ def test_full_zoo_default_flips_parallel(demo, stream):
     report = audit_zoo(demo.model, demo.luts, stream, AuditOptions(), workers=2)
     assert all(s.matches_expected for s in report.subjects), render(report, Format.table)
     assert all(s.result.stream_flip.flips == 64 for s in report.subjects)
+
+
+REUSE_CASES = ["sliding", "slot(context, window)", "slot(scored, batch)", "ttt(score_first)", "two_pass", "ngram_target"]
+
+
+@pytest.mark.parametrize("label", REUSE_CASES)
+def test_reusing_unchanged_batches_is_exact(demo, stream, label):
+    """Flip runs inside ``reuse_unchanged_batches`` give bit-identical results to plain runs,
+    and do reuse work (each flip is still a full run over the whole stream)."""
+    import numpy as np
+    import torch
+
+    from golf_audit.causality.zoo import settings_for
+    from reference_model.evaluate import get_evaluator, reuse_unchanged_batches
+
+    member = next(m for m in ZOO if m.label == label)
+    ev = get_evaluator(member.evaluator, settings_for(member))
+    flips = [40, 45, 300, 301, 600]  # first/middle/last batch and chunk
+    streams = []
+    for f in flips:
+        s = stream.clone()
+        s[f + 1] = (s[f + 1] + 1) % demo.hp.vocab_size
+        streams.append((s, None))
+        t = stream[1:].clone()
+        t[f] = (t[f] + 7) % demo.hp.vocab_size
+        streams.append((stream, t))
+    plain = [ev.score(demo.model, s, demo.luts, targets=t, logprob_positions=[f]) for (s, t), f in zip(streams, np.repeat(flips, 2))]
+    with reuse_unchanged_batches(demo.model) as memo:
+        reused = [ev.score(demo.model, s, demo.luts, targets=t, logprob_positions=[f]) for (s, t), f in zip(streams, np.repeat(flips, 2))]
+    assert memo.hits > 0
+    for a, b in zip(plain, reused):
+        assert np.array_equal(a.nll, b.nll, equal_nan=True) and np.array_equal(a.count, b.count)
+        assert a.nll_sum == b.nll_sum and a.bytes == b.bytes
+        assert all(np.array_equal(a.logprobs[k], b.logprobs[k]) for k in a.logprobs)
+
+
+def test_reuse_is_dropped_when_the_model_changes(demo, stream):
+    import copy
+
+    import torch
+
+    from reference_model.evaluate import get_evaluator, reuse_unchanged_batches
+
+    model = copy.deepcopy(demo.model)
+    ev = get_evaluator("sliding", {"seq_len": "32", "stride": "8"})
+    with reuse_unchanged_batches(model) as memo:
+        before = ev.score(model, stream, demo.luts)
+        with torch.no_grad():
+            model.tok_emb.weight.mul_(1.5)  # in place: the parameter's version counter moves
+        after = ev.score(model, stream, demo.luts)
+        other = ev.score(demo.model, stream, demo.luts)  # another model object: never served from this memo
+    assert memo.hits == 0
+    assert before.nll_sum != after.nll_sum and other.nll_sum == before.nll_sum
+
+
+def test_null_control_still_catches_nondeterminism_with_reuse(demo, stream):
+    """The baseline pair runs outside the reuse block, so a nondeterministic source is an error."""
+    import torch
+
+    from golf_audit.causality.engine import audit_source
+    from golf_audit.causality.sources import EvaluatorSource
+    from reference_model.evaluate import get_evaluator
+
+    class Noisy(EvaluatorSource):
+        def run(self, tokens, targets=None, logprob_positions=()):
+            scored = super().run(tokens, targets, logprob_positions)
+            scored.nll = scored.nll + float(torch.rand(()))  # differs from run to run
+            return scored
+
+    src = Noisy(get_evaluator("sliding", {"seq_len": "32", "stride": "8", "tail": "once"}), demo.model, demo.luts)
+    result = audit_source(src, stream, flips=2)
+    assert result.status is Status.ERROR and "nondeterministic" in result.summary
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_counts_every_run_up_to_the_planned_total(workers):
+    """``on_runs(done, total)`` (the progress bar's feed) reaches total = 2 + 2 x flips per source."""
+    from causality_fakes import FakeSource, stream
+
+    from golf_audit.causality.engine import audit_sources, worker_pool
+
+    calls: list[tuple[int, int]] = []
+    sources = [FakeSource(), FakeSource("noise")]  # the noisy one stops after its null control
+    with worker_pool(workers) as pool:
+        results = audit_sources(sources, stream(), AuditOptions(flips=6), executor=pool,
+                                on_runs=lambda done, total: calls.append((done, total)))
+    assert [r.status for r in results] == [Status.PASS, Status.ERROR]
+    assert calls[-1] == ((2 + 2 * 6) + 2,) * 2  # ends full, at the replanned total
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

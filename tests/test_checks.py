@@ -123,7 +123,7 @@ def test_claims_match_logs_good_and_bad() -> None:
     check = get_check("GA-CLAIM-001")
     assert check.evaluate(AuditContext(GOOD)).status is Status.PASS
     bad = check.evaluate(AuditContext(BAD))
-    assert bad.status is Status.WARN
+    assert bad.status is Status.FAIL
     assert "1.19" in bad.evidence[0].message and bad.evidence[0].threshold == 1.19
 
 
@@ -152,7 +152,7 @@ def test_time_limits_good_and_bad(check_id, measured) -> None:
 
 def test_static_checks_not_run_without_script() -> None:
     result = get_check("GA-STATIC-001").evaluate(AuditContext(OVER_CAP))
-    assert result.status is Status.NOT_RUN and "train_gpt.py" in result.summary
+    assert result.status is Status.NOT_RUN and "training script" in result.summary
 
 
 # --- static and dynamic checks on a submission's own script (issue 8) ------------------------------

@@ -61,6 +61,8 @@ def test_distributed_loader_slices_match_grad_accumulation():
     assert torch.equal(a[0][1], r0[1]) and torch.equal(a[1][1], r1[1])
     x, y = a[0]
     assert torch.equal(x.reshape(-1)[1:], y.reshape(-1)[:-1])
+    with pytest.raises(ValueError, match="not a positive multiple of seq_len=4"):
+        one.next_batch(18, 4, grad_accum_steps=1)  # the seed cannot reshape 18 tokens into rows of 4 either
 
 
 def test_token_stream_wraps_over_shards(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reference_model.data import BOS_ID
-from reference_model.demo import load_demo, tiny_hp
+from reference_model.demo import DEMO_DEVIATIONS, load_demo, tiny_hp
 from reference_model.model import GPT
 
 
@@ -35,7 +35,8 @@ def demo(cache_dir):
 
 def test_demo_shapes_and_modes(demo):
     assert not demo.model.training
-    assert demo.hp == tiny_hp(seed=0)
+    assert demo.hp == tiny_hp(seed=0, **DEMO_DEVIATIONS)
+    assert demo.hp.ema_warmup == 1 and demo.hp.grad_accum_steps == 1  # the two named deviations, nothing else
     assert demo.val_tokens.dtype == torch.int64 and demo.val_tokens[0] == BOS_ID
     assert (demo.val_tokens.numel() - 1) % demo.hp.eval_seq_len == 0
     assert demo.luts.vocab_size == demo.hp.vocab_size == demo.tokenizer.get_piece_size()
@@ -64,3 +65,15 @@ def test_damaged_cache_is_rebuilt(tmp_path):
     again = load_demo(cache_dir=tmp_path, steps=2)
     assert not again.model.training
     assert torch.load(entry, weights_only=True).keys() == again.model.state_dict().keys()
+
+
+def test_cache_key_follows_the_model_and_training_source(monkeypatch):
+    """A change to the code that builds or trains the model must never reuse a cached model."""
+    import reference_model.demo as demo_mod
+
+    hp = tiny_hp(seed=0, **DEMO_DEVIATIONS)
+    assert {"model.py", "optim.py", "train.py", "config.py"} <= set(demo_mod.RECIPE_SOURCES)
+    before = demo_mod._cache_key(hp, 120, 0, b"tok")
+    assert before == demo_mod._cache_key(hp, 120, 0, b"tok")
+    monkeypatch.setattr(demo_mod, "recipe_fingerprint", lambda: "edited-source")
+    assert demo_mod._cache_key(hp, 120, 0, b"tok") != before

@@ -57,12 +57,16 @@ def test_slot_defaults_are_the_seed_prs():
     s = get_evaluator("slot").settings
     assert (s.mask, s.delta, s.logit_bias, s.steps, s.lr, s.lr_min) == ("scored", "window", True, 16, 0.008, 0.0008)
     assert (tuple(s.betas), s.eps, s.wd, s.batch) == ((0.9, 0.999), 1e-5, 1e-8, 32)
-    assert cosine_lr(0, 16, 0.008, 0.0008) == 0.008 and math.isclose(cosine_lr(15, 16, 0.008, 0.0008), 0.0008)
+    assert s.tail == "records"  # the seed's window enumeration (tail windows re-score)
+    # The seed's schedule divides by `steps`: step 15 of 16 is still above lr_min.
+    assert cosine_lr(0, 16, 0.008, 0.0008) == 0.008
+    assert math.isclose(cosine_lr(15, 16, 0.008, 0.0008), 0.0008 + 0.5 * 0.0072 * (1 + math.cos(math.pi * 15 / 16)))
+    assert cosine_lr(15, 16, 0.008, 0.0008) > 0.0008
 
 
 @pytest.mark.parametrize("name,settings", ZOO, ids=IDS)
 def test_sensible_counted_once_and_deterministic(demo, stream, name, settings):
-    ev = get_evaluator(name, settings)
+    ev = get_evaluator(name, {"tail": "once", **settings})
     a = ev.score(demo.model, stream, demo.luts)
     b = ev.score(demo.model, stream, demo.luts)
     n = stream.numel() - 1
@@ -79,6 +83,19 @@ def test_records_tail_reports_duplicates(demo, stream, name):
     windows = enumerate_windows(stream.numel() - 1, demo.hp.eval_seq_len, demo.hp.eval_stride, "records")
     expected = sum(w.end - w.score_from for w in windows)
     assert scored.tokens == expected and scored.duplicate_scorings == expected - (stream.numel() - 1) > 0
+
+
+@pytest.mark.parametrize("stride", ["16", "48"])
+def test_exactly_once_number_of_a_records_run_equals_a_once_run(demo, stream, stride):
+    geometry = {"seq_len": "128", "stride": stride}
+    records = get_evaluator("sliding", geometry).score(demo.model, stream, demo.luts)
+    once = get_evaluator("sliding", {**geometry, "tail": "once"}).score(demo.model, stream, demo.luts)
+    assert records.duplicate_scorings > 0 and "once" not in once.info
+    assert records.info["once"]["tokens"] == once.tokens == stream.numel() - 1
+    assert records.info["once"]["bytes"] == once.bytes
+    assert records.info["once"]["val_bpb"] == pytest.approx(once.val_bpb, abs=1e-12)
+    slot = get_evaluator("slot", geometry).score(demo.model, stream, demo.luts)  # first scorings of the same run
+    assert slot.info["once"]["tokens"] == stream.numel() - 1 and slot.info["once"]["val_bpb"] != slot.val_bpb
 
 
 def test_records_tail_reproduces_the_records_loop(demo, stream):
@@ -107,7 +124,7 @@ def test_standard_uses_non_overlapping_windows(demo, stream):
     scored = get_evaluator("standard").score(demo.model, stream, demo.luts)
     n = stream.numel() - 1
     assert scored.info["windows"] == math.ceil(n / demo.hp.eval_seq_len)
-    sliding = get_evaluator("sliding").score(demo.model, stream, demo.luts)
+    sliding = get_evaluator("sliding", {"tail": "once"}).score(demo.model, stream, demo.luts)
     assert scored.val_bpb > sliding.val_bpb, "less context per target must cost bits"
 
 

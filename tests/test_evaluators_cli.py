@@ -49,7 +49,9 @@ def test_eval_demo_json(demo):
     assert res.exit_code == 0, err
     data = json.loads(out)
     assert data["schema_version"] == "1.0" and data["evaluator"] == "sliding"
-    assert data["tokens_scored"] == 512 and data["duplicate_scorings"] == 0
+    # The seed's window enumeration by default: tail windows re-score; the exactly-once number comes along.
+    assert data["tokens_scored"] > 512 and data["duplicate_scorings"] == data["tokens_scored"] - 512
+    assert data["exactly_once"]["tokens_scored"] == 512 and data["exactly_once"]["val_bpb"] != data["val_bpb"]
     assert 0.3 < data["val_bpb"] < 4.0 and data["model"] == "demo"
 
 
@@ -85,7 +87,7 @@ def test_eval_text_file(files):
     (["-e", "slot", "--set", "stepz=3"], "did you mean 'steps'"),
     (["-e", "slot", "--set", "noequals"], "key=value"),
     (["-e", "sliding", "--set", "stride=999", "--max-tokens", "300"], "stride"),
-    (["--checkpoint", "/nonexistent/model.pt"], "checkpoint not found"),
+    (["--checkpoint", "/nonexistent/model.pt"], "--checkpoint: /nonexistent/model.pt: not found"),
     (["--tokens", "/nonexistent/val.bin"], "not found"),
 ])
 def test_eval_bad_input_is_one_line_exit_2(args, needle):
@@ -152,3 +154,29 @@ def test_eval_ptz_checkpoint(files, demo):
     bad.write_bytes(b"\xfd7zXZ\x00 truncated lzma")
     res, out, err = _run(["--checkpoint", str(bad)], env=TINY_ENV)
     assert res.exit_code == 2 and "not a readable .ptz export" in err, err
+
+
+@pytest.mark.parametrize("name,settings", [("sliding", {}), ("standard", {}), ("slot", {"steps": "1"}),
+                                           ("sliding", {"stride": "32", "batch": "5"})])
+def test_progress_total_is_the_number_of_model_passes(demo, name, settings):
+    """The eval heartbeat's total (its ETA) equals the passes the evaluator really makes."""
+    from golf_audit.cli.eval import expected_passes
+    from golf_audit.inputs import evaluator_settings
+    from reference_model.metric import build_luts
+
+    ev = evaluator_settings(name, settings)
+    tokens = demo.val_tokens[:1500]
+    passes = []
+    hook = demo.model.blocks[0].register_forward_hook(lambda *_: passes.append(1))
+    try:
+        ev.score(demo.model, tokens, build_luts(demo.tokenizer, demo.hp.vocab_size))
+    finally:
+        hook.remove()
+    assert expected_passes(ev, demo.hp, tokens.numel() - 1) == len(passes) > 0
+
+
+def test_progress_total_unknown_for_adapting_evaluators(demo):
+    from golf_audit.cli.eval import expected_passes
+    from golf_audit.inputs import evaluator_settings
+
+    assert expected_passes(evaluator_settings("ttt", {}), demo.hp, 1000) is None

@@ -9,10 +9,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-# Sliding/standard/ngram split windows only: sums must agree to rounding. TTT and two_pass
-# all-reduce gradients (summation order differs). SLOT batches per rank, like the seed, so it
-# is compared only for being finite (its numbers depend on the world size by design).
-CASES = [("standard", {"seq_len": "32"}, 1e-12), ("sliding", {}, 1e-12), ("ngram_target", {}, 1e-12),
+# Sliding/ngram split windows only: sums must agree to rounding. Standard totals fp32 batch
+# means as the seed does, and its batches depend on the world size: agreement to fp32 rounding.
+# TTT and two_pass all-reduce gradients (summation order differs). SLOT batches per rank (the
+# seed's strided split), so it is compared only for being finite (its numbers depend on the
+# world size by design; the fidelity vectors pin its 2-rank value).
+CASES = [("standard", {"seq_len": "32"}, 1e-6), ("sliding", {}, 1e-12), ("ngram_target", {}, 1e-12),
          ("ttt", {"chunk": "192", "epochs": "1"}, 1e-6), ("two_pass", {}, 1e-6), ("slot", {}, None)]
 GEOMETRY = {"seq_len": "32", "stride": "8"}
 

@@ -54,6 +54,17 @@ seed 1337 total is 4,211 bytes over the cap
 - Fix: Shrink it.
 
 </details>
+<details><summary>⚠ <code>GA-SEED-001</code> Seeds consistent: warn</summary>
+
+seed 42 | repeated
+
+- Rule: Seeds rule
+- Fix: Use distinct seeds.
+
+</details>
+
+<details><summary>Details of the 1 other check(s)</summary>
+
 <details><summary>✔ <code>GA-TIME-001</code> Training ≤ 600 s: pass</summary>
 
 all 3 seeds within 600 s
@@ -62,12 +73,6 @@ all 3 seeds within 600 s
 - `train_seed1337.log:8` train_time (measured 600.043 s, threshold 600 s)
 
 </details>
-<details><summary>⚠ <code>GA-SEED-001</code> Seeds consistent: warn</summary>
-
-seed 42 | repeated
-
-- Rule: Seeds rule
-- Fix: Use distinct seeds.
 
 </details>
 

@@ -58,7 +58,7 @@ def test_crashing_check_is_error_not_pass() -> None:
 
 
 def test_find_folders_is_chronological_with_leaders() -> None:
-    found = [(p.name, leader.name if leader else None) for p, leader in find_folders(TREE)]
+    found = [(f.path.name, f.baseline.name if f.baseline else None) for f in find_folders(TREE)]
     assert found == [("2026-01-01_Baseline", None), ("2026-01-05_Better", "2026-01-01_Baseline"),
                      ("2026-01-09_OverCap", "2026-01-05_Better")]
 
@@ -145,7 +145,7 @@ def test_cli_unreadable_folder_is_exit_2_not_pass(tmp_path) -> None:
     assert "Traceback" not in out.output
     results = json.loads(out.stdout)["folders"][0]["results"]
     assert all(r["status"] in ("not-run", "not-applicable") for r in results if r["id"] != "GA-FILES-001")
-    assert next(r for r in results if r["id"] == "GA-FILES-001")["status"] == "warn"
+    assert next(r for r in results if r["id"] == "GA-FILES-001")["status"] == "error"  # damaged files
 
 
 def test_cli_output_file_and_sarif(tmp_path) -> None:
@@ -162,7 +162,7 @@ def test_github_action_example_posts_markdown() -> None:
     doc = yaml.safe_load(path.read_text())
     steps = doc["jobs"]["audit"]["steps"]
     script = next(s["run"] for s in steps if s.get("id") == "audit")
-    assert "--format markdown" in script and "--baseline" in script
+    assert "golf-audit pr " in script and "--output report.md" in script  # the PR comment comes from `golf-audit pr`
     assert any("createComment" in s.get("with", {}).get("script", "") for s in steps)
 
 

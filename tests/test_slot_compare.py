@@ -45,8 +45,9 @@ def test_scored_mask_beats_context_mask_and_the_leak_is_positive(result):
 def test_zero_steps_equals_sliding(result):
     row = result.sweep[0]
     assert row.value == "0"
+    # Same per-target NLLs; SLOT totals each window's NLLs in fp32 first, as the seed does (~1e-9 here).
     for bpb in row.bpb.values():
-        assert bpb == pytest.approx(result.sliding_bpb, abs=1e-9)
+        assert bpb == pytest.approx(result.sliding_bpb, abs=1e-7)
     assert row.leak_bpb == pytest.approx(0.0, abs=1e-9)
 
 
@@ -96,7 +97,7 @@ def test_cli_writes_report_and_plot(tmp_path):
     (["--set", "steps"], "--set expects key=value"),
     (["--sweep", "momentum=1"], "--sweep expects"),
     (["--plot", "x.png"], "--plot needs --sweep"),
-    (["--checkpoint", "/nonexistent.pt"], "checkpoint not found"),
+    (["--checkpoint", "/nonexistent.pt"], "--checkpoint: /nonexistent.pt: not found"),
     (["--tokens", "/nonexistent.bin"], "nonexistent"),
 ])
 def test_bad_inputs_exit_2_with_one_line(args, needle):

@@ -214,3 +214,36 @@ def test_decode_wrapper_fuzz(text: str) -> None:
     except BadInput:
         return
     assert result is None or isinstance(result, str)
+
+
+# --- hidden code, everywhere it hides (issue 13) ---------------------------------------------------
+
+
+def test_minified_imports_after_a_colon_are_found_even_without_a_parse(tmp_path: Path) -> None:
+    from golf_audit.source import scan_dependencies
+
+    (tmp_path / "helper.py").write_text("X = 1\n")
+    (tmp_path / "kern.py").write_text("Y = 2\n")
+    # A PEP 701 f-string (nested quotes) does not parse before 3.12: the tolerant text scan
+    # still finds imports after ":" and ";" on any line, never silently counting one file.
+    text = 'import os\nif os.environ.get("A"):import helper\nx=1;import kern\nprint(f"{"nested"}")\n'
+    (tmp_path / "train_gpt.py").write_text(text)
+    scan = scan_dependencies(tmp_path / "train_gpt.py")
+    assert {f.path.name for f in scan.files} == {"train_gpt.py", "helper.py", "kern.py"}
+
+
+def test_computed_exec_stub_and_compiled_sources(tmp_path: Path) -> None:
+    from golf_audit.source import scan_dependencies
+
+    (tmp_path / "train_gpt.py").write_text(
+        'import os\nexec(open(os.path.join(os.path.dirname(__file__),"impl")).read())\n')
+    (tmp_path / "impl").write_text(
+        "import subprocess\nfrom pathlib import Path\nfrom torch.utils.cpp_extension import load\n"
+        "HERE = Path(__file__).resolve().parent\nSRC = HERE / 'k.c'\n"
+        "subprocess.run(['gcc', '-shared', str(SRC), '-o', str(HERE / 'libk.so')])\n"
+        "ext = load(name='e', sources=[str(HERE / 'op.cu')])\n")
+    (tmp_path / "k.c").write_text("int f(void) { return 1; }\n")
+    (tmp_path / "op.cu").write_text("__global__ void g() {}\n")
+    scan = scan_dependencies(tmp_path / "train_gpt.py")
+    found = {f.path.name: f.how for f in scan.files}
+    assert found == {"train_gpt.py": "entry", "impl": "exec", "k.c": "source", "op.cu": "extension"}

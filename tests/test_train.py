@@ -15,7 +15,7 @@ from reference_model.config import Hyperparameters
 from reference_model.demo import tiny_hp
 from reference_model.model import GPT
 from reference_model.optim import build_optimizers, group_parameters, muon_momentum_at, zeropower_via_newtonschulz5
-from reference_model.train import EMA, lr_scale_at
+from reference_model.train import EMA, grad_accum_for, lr_scale_at
 
 REPO = Path(__file__).resolve().parents[1]
 FINAL = re.compile(r"^final_int6_roundtrip_exact val_loss:([0-9.]+) val_bpb:([0-9.]+)$", re.M)
@@ -23,8 +23,11 @@ FINAL = re.compile(r"^final_int6_roundtrip_exact val_loss:([0-9.]+) val_bpb:([0-
 
 def run_train(out: Path, nproc: int = 1, **env: str) -> str:
     """Launch the real entry point (``python -m`` or torchrun) and return its log file text."""
+    # GRAD_ACCUM_STEPS=1 and EMA_WARMUP=1 (named deviations) keep these short CPU runs cheap and
+    # learning; the seed's defaults themselves are held to the fidelity vectors (test_fidelity.py).
     full = {**os.environ, "PRESET": "tiny", "OUTPUT_DIR": str(out), "RUN_ID": "log", "OMP_NUM_THREADS": "1",
-            "EVAL_STRIDE": "128", "WARMUP_STEPS": "0", "MAX_WALLCLOCK_SECONDS": "0", **env}
+            "EVAL_STRIDE": "128", "WARMUP_STEPS": "0", "MAX_WALLCLOCK_SECONDS": "0", "GRAD_ACCUM_STEPS": "1",
+            "EMA_WARMUP": "1", **env}
     if nproc == 1:
         cmd = [sys.executable, "-m", "reference_model.train"]
     else:
@@ -58,7 +61,8 @@ def test_parameter_groups_cover_each_parameter_once(hp):
     names = [n for g in groups.values() for n, _ in g]
     assert sorted(names) == sorted(n for n, _ in model.named_parameters())
     kinds = {n: k for k, g in groups.items() for n, _ in g}
-    assert kinds["tok_emb.weight"] == "embed" and kinds["bigram.embed.weight"] == "embed"
+    assert kinds["tok_emb.weight"] == "tok" and kinds["bigram.embed.weight"] == "tok"
+    assert kinds["ve_shared.embed.weight"] == "tok" and kinds["blocks.1.attn.vrl_gate"] == "scalar"
     assert kinds["blocks.0.attn.c_q.weight"] == "muon" and kinds["blocks.1.mlp.proj.weight"] == "muon"
     assert kinds["bigram.proj.weight"] == "muon" and kinds["ve_shared.proj.weight"] == "muon"
     assert kinds["blocks.0.resid_mix"] == "scalar" and kinds["skip_weights"] == "scalar"
@@ -68,9 +72,11 @@ def test_parameter_groups_cover_each_parameter_once(hp):
 
 def test_newton_schulz_roughly_orthogonalizes():
     torch.manual_seed(0)
-    for shape in [(64, 192), (192, 64)]:
+    for shape, dtype in [((64, 192), torch.float32), ((192, 64), torch.float32), ((192, 64), torch.bfloat16)]:
         g = torch.randn(*shape)
-        sv = torch.linalg.svdvals(zeropower_via_newtonschulz5(g))
+        out = zeropower_via_newtonschulz5(g, dtype=dtype)
+        assert out.dtype == dtype  # bf16 is the seed's precision (CUDA default), fp32 the CPU default
+        sv = torch.linalg.svdvals(out.float())
         # the quintic iteration trades exactness for speed: singular values land near 1
         assert sv.min() > 0.5 and sv.max() < 1.3, sv
         assert torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min() > 3  # it really changed
@@ -89,11 +95,49 @@ def test_optimizers_keep_base_lr_and_take_a_step():
     assert not torch.equal(before, model.blocks[0].attn.c_q.weight)
 
 
-def test_ema_warms_up_then_uses_seed_decay():
+def test_ema_is_the_seeds_constant_decay_from_init():
     m = torch.nn.Linear(2, 2, bias=False)
     with torch.no_grad():
         m.weight.zero_()
     ema = EMA(m)
+    with torch.no_grad():
+        m.weight.fill_(1.0)
+    ema.update(m)
+    ema.update(m)
+    assert torch.allclose(ema.shadow["weight"], torch.full((2, 2), 1 - 0.997**2))
+
+
+def test_grad_accumulation_defaults_to_the_seeds():
+    hp = tiny_hp()
+    assert [grad_accum_for(hp, w) for w in (1, 2, 4, 8)] == [8, 4, 2, 1]
+    with pytest.raises(ValueError, match="must divide 8"):
+        grad_accum_for(hp, 3)
+    assert grad_accum_for(hp.replace(grad_accum_steps=3), 3) == 3
+
+
+def test_late_qat_fake_quant_is_the_seeds():
+    """scale = (row amax / 31) floored at 1/31; round(w / scale) clamped to [-32, 31]."""
+    from reference_model.model import CastedLinear
+
+    lin = CastedLinear(4, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.01, -0.02, 0.015, 0.0], [3.1, -3.2, 1.0, 0.05]]))
+    lin.train()
+    lin.qat = True
+    x = torch.eye(4)
+    w = lin(x).T.detach()  # the weights the forward saw
+    assert torch.allclose(w[0], torch.round(lin.weight[0] * 31) / 31)  # small row: the 1/31 floor
+    scale = 3.2 / 31
+    assert torch.allclose(w[1], torch.clamp(torch.round(lin.weight[1] / scale), -32, 31) * scale)
+    lin.eval()
+    assert torch.equal(lin(x).T.detach(), lin.weight.detach())  # eval mode: no fake quant
+
+
+def test_ema_warmup_deviation_is_opt_in():
+    m = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        m.weight.zero_()
+    ema = EMA(m, warmup=True)
     with torch.no_grad():
         m.weight.fill_(1.0)
     ema.update(m)  # first decay = min(0.997, 1/10) = 0.1
@@ -142,6 +186,10 @@ LINE_FORMATS = [
     r"^Total submission size int6\+lzma: \d+ bytes$",
     r"^final_int6_roundtrip_exact val_loss:\d+\.\d{8} val_bpb:\d+\.\d{8}$",
     r"^final_int6_sliding_window_exact val_loss:\d+\.\d{8} val_bpb:\d+\.\d{8}$",
+    r"^exactly_once_int6_sliding_window_exact val_loss:\d+\.\d{8} val_bpb:\d+\.\d{8} scored:\d+ ",
+    r"^final_int6_slot_exact val_loss:\d+\.\d{8} val_bpb:\d+\.\d{8}$",
+    r"^exactly_once_int6_slot_exact val_loss:\d+\.\d{8} val_bpb:\d+\.\d{8} scored:\d+ ",
+    r"^windows:sliding_window final_int6_sliding_window\* use the seed's windows: \d+ scorings of \d+ targets",
 ]
 
 

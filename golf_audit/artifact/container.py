@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import lzma
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from reference_model.export import ArtifactError, read_container
+if TYPE_CHECKING:  # torch is imported only when an artifact file is actually opened (fast start-up)
+    import torch
 
 ARTIFACT_SUFFIXES = (".ptz", ".pt")
 # Magic numbers of the compressors seen in records; used only to name what we cannot open.
@@ -53,6 +54,7 @@ class ArtifactFile:
     valid: bool | None  # None: could not be checked (unknown compressor)
     error: str | None = None
     tensors: list[TensorBytes] = field(default_factory=list)
+    damaged: bool = False  # the bytes are damaged (truncated, corrupt stream): cannot conclude, not a violation
 
     @property
     def stored_bytes(self) -> int:
@@ -66,7 +68,7 @@ def _sniff(blob: bytes) -> str:
     return "unknown"
 
 
-def _nbytes(t: torch.Tensor) -> int:
+def _nbytes(t: "torch.Tensor") -> int:
     return t.numel() * t.element_size()
 
 
@@ -91,6 +93,50 @@ def _finish(art: ArtifactFile) -> ArtifactFile:
     return art
 
 
+_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)|Unsupported global:\s*GLOBAL\s+([\w.]+)|global\s+['\"]?([\w.]+\.[\w]+)")
+
+
+def _unpickle_message(exc: BaseException) -> str:
+    """One line for a refused pickle: the offending global when torch names it, not its essay."""
+    text = str(exc)
+    m = _GLOBAL.search(text)
+    if m:
+        name = next(g for g in m.groups() if g)
+        return f"refused by weights_only loading: the pickle references the global {name} (code, not tensors)"
+    first = text.strip().splitlines()[0][:120] if text.strip() else type(exc).__name__
+    return f"not a weights-only torch.save archive ({type(exc).__name__}: {first})"
+
+
+def _refusal(blob: bytes, message: str) -> str:
+    """read_container's message, with the offending global named when the pickle was refused."""
+    if "weights-only" not in message:
+        return message
+    try:
+        raw = lzma.decompress(blob)
+        import torch
+
+        torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - only to name the refusal
+        return "decompressed payload " + _unpickle_message(exc).replace("refused by", "is refused by")
+    return message
+
+
+def _lzma_problem(blob: bytes, kind: str) -> str | None:
+    """A real sentence for a damaged xz/lzma stream (truncated, corrupt), or None when it decodes."""
+    dec = lzma.LZMADecompressor()
+    try:
+        out = dec.decompress(blob, max_length=64 * 1024 * 1024)
+    except lzma.LZMAError as exc:
+        reason = str(exc).strip()
+        if not reason or reason.strip("()").isdigit():
+            reason = "the decoder rejected the data"
+        return (f"the file starts with the {kind} magic bytes but its compressed data is corrupt ({reason}): "
+                "damaged, or not what the run saved")
+    if dec.eof or dec.needs_input is False or len(out) >= 64 * 1024 * 1024:
+        return None
+    return f"truncated {kind} stream: the data ends after {len(blob):,} bytes, before the end of the stream"
+
+
 def inspect_artifact(path: str | Path) -> ArtifactFile:
     """Open an artifact file safely (``weights_only=True``) and break its bytes down per tensor."""
     path = Path(path)
@@ -98,16 +144,24 @@ def inspect_artifact(path: str | Path) -> ArtifactFile:
         blob = path.read_bytes()
     except OSError as exc:
         return ArtifactFile(path, 0, "unreadable", False, f"cannot read ({exc.strerror or exc})")
+    import torch
+
+    from reference_model.export import ArtifactError, read_container
+
     kind = _sniff(blob)
     art = ArtifactFile(path, len(blob), kind, None)
     if kind.startswith("xz") or kind.startswith("lzma"):
         try:
             W, M = read_container(blob)
         except ArtifactError as exc:
-            art.valid, art.error = False, str(exc)
+            problem = _lzma_problem(blob, kind) if "lzma" in str(exc) else None
+            if problem is not None:
+                art.valid, art.error, art.damaged = False, problem, True
+            else:
+                art.valid, art.error = False, _refusal(blob, str(exc))
             return art
         except (MemoryError, lzma.LZMAError, OSError) as exc:
-            art.valid, art.error = False, f"cannot decompress ({type(exc).__name__})"
+            art.valid, art.error, art.damaged = False, f"cannot decompress ({type(exc).__name__}: {exc})", True
             return art
         art.format, art.valid, art.tensors = "seed-container", True, _breakdown_container(W, M)
         return _finish(art)
@@ -115,7 +169,8 @@ def inspect_artifact(path: str | Path) -> ArtifactFile:
         try:
             obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad artifact
-            art.valid, art.error = False, f"not a weights-only torch.save archive ({type(exc).__name__})"
+            art.valid, art.error = False, _unpickle_message(exc)
+            art.damaged = "zip" in str(exc).lower() or isinstance(exc, (EOFError, RuntimeError)) and "GLOBAL" not in str(exc)
             return art
         if isinstance(obj, dict) and {"w", "m"} == set(obj):
             art.valid, art.error = False, "an uncompressed seed container (the declared format is lzma-compressed)"

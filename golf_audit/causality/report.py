@@ -194,7 +194,8 @@ class CausalityReport:
             return text
         fails = [s.label for s in self.subjects if s.result.status is Status.FAIL]
         if self.verdict is Status.ERROR:
-            return "cannot conclude: " + "; ".join(s.result.summary for s in self.subjects if s.result.status is Status.ERROR)
+            return "cannot conclude: " + "; ".join(s.result.summary.removeprefix("cannot conclude: ")
+                                                   for s in self.subjects if s.result.status is Status.ERROR)
         return f"not causal: {', '.join(fails)}" if fails else f"{n} evaluator{'s' * (n != 1)} causal"
 
     def to_json(self) -> CausalityReportJSON:

@@ -7,13 +7,14 @@ do not depend on how the tests are run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
-
-import torch
-
-from reference_model.evaluate import Scored
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
 from ..findings import Status
+
+if TYPE_CHECKING:  # annotations only: reading the defaults below must not load torch
+    import torch
+
+    from reference_model.evaluate import Scored
 
 
 # Legal evaluators are bit-identical on CPU, so anything above float64 round-off of a

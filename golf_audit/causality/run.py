@@ -5,8 +5,9 @@ The CLI calls these; they know nothing about options or exit codes beyond the re
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -48,13 +49,34 @@ def run_subjects(report: CausalityReport, entries: Sequence[tuple[ZooMember, dic
             raise BadInput(one_line(exc)) from None
         sources.append(EvaluatorSource(evaluator, model, luts, member.label))
     t0 = time.perf_counter()
-    with worker_pool(workers) as pool:
-        results = audit_sources(sources, tokens, options, executor=pool, progress=progress)
+    with worker_pool(workers) as pool, run_progress(len(sources) * (2 + 2 * options.flips)) as on_runs:
+        results = audit_sources(sources, tokens, options, executor=pool, progress=progress, on_runs=on_runs)
     report.wall_seconds = time.perf_counter() - t0
     for (member, settings), result in zip(entries, results):
         expected = member.expected if report.mode == "zoo" else None
         report.subjects.append(AuditedSubject(member.label, member.evaluator, dict(settings), result, expected))
     return report
+
+
+@contextlib.contextmanager
+def run_progress(total: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar of evaluator runs with an ETA on stderr, when stderr is a terminal.
+
+    It shares the stderr console of the CLI's status lines, which therefore print above it.
+    Elsewhere (pipes, logs, CI) nothing is drawn and the status lines alone report progress.
+    """
+    from ..output import stderr_console
+
+    if not stderr_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("flip runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                   TimeRemainingColumn(), console=stderr_console, transient=True)
+    task = bar.add_task("runs", total=total)
+    with bar:
+        yield lambda done, planned: bar.update(task, completed=done, total=planned)
 
 
 def audit_zoo(model: torch.nn.Module, luts: ByteLUTs, tokens: torch.Tensor, options: AuditOptions, *, workers: int = 1,

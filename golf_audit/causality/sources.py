@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from reference_model.evaluate import Evaluator, Scored, enumerate_windows, get_evaluator
+from reference_model.evaluate import Evaluator, Scored, enumerate_windows, get_evaluator, reuse_unchanged_batches
 from reference_model.metric import ByteLUTs
 
 
@@ -19,6 +20,8 @@ class EvaluatorSource:
     chunk edges) and which window scored each target, so that a leak can be attributed to
     the target or the context channel.
     """
+
+    reuse = True  # reuse unchanged batches across flip runs (benchmarks switch it off to compare)
 
     def __init__(self, evaluator: Evaluator, model: torch.nn.Module, luts: ByteLUTs, label: str | None = None) -> None:
         self.evaluator = evaluator
@@ -36,6 +39,13 @@ class EvaluatorSource:
             logprob_positions: Sequence[int] = ()) -> Scored:
         # Adaptive evaluators (SLOT, TTT) need autograd inside score(): no no_grad here.
         return self.evaluator.score(self.model, tokens, self.luts, targets=targets, logprob_positions=logprob_positions)
+
+    def reuse_unchanged_work(self):
+        """Context for a series of flip runs: a batch of windows whose inputs, targets and model
+        are bit-identical to one already computed in the series is not computed again
+        (``reference_model.evaluate.memo``). Exact for a deterministic source, which the
+        null control establishes first, outside this context."""
+        return reuse_unchanged_batches(self.model) if self.reuse else contextlib.nullcontext()
 
     # -- geometry ----------------------------------------------------------------------
 

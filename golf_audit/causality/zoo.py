@@ -13,7 +13,11 @@ every place a leak can hide (DOMAIN.md §3):
 * TTT chunks of ``AUDIT_TTT_CHUNK`` = 192 targets (24 windows), so the stream spans 3.5 chunks,
   and one adaptation epoch per chunk instead of 3 (order, not amount, decides causality);
 * hence a stream of 32 + 79·8 + 1 = 665 tokens (664 targets) from the start of the demo's
-  validation stream.
+  validation stream;
+* zoo members run with ``tail=once``: the 80 windows end exactly at the stream's end, each
+  target scored once (the seed's own enumeration, the evaluators' default, would add 3 tail
+  windows re-scoring the last targets; causality does not depend on it, the designed batch
+  edges do).
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
-
-from reference_model.evaluate import REGISTRY
 
 from ..findings import Status
 
@@ -35,6 +37,7 @@ AUDIT_STREAM_TOKENS = AUDIT_SEQ_LEN + (AUDIT_WINDOWS - 1) * AUDIT_STRIDE + 1  # 
 # Settings applied to every evaluator that has them (the user's --set wins).
 AUDIT_GEOMETRY: dict[str, str] = {"seq_len": str(AUDIT_SEQ_LEN), "stride": str(AUDIT_STRIDE),
                                   "chunk": str(AUDIT_TTT_CHUNK), "chunk_tokens": str(AUDIT_TTT_CHUNK)}
+ZOO_TAIL = "once"  # the zoo's designed geometry (see above); single-evaluator audits keep the evaluator's own
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ ZOO: tuple[ZooMember, ...] = (
 
 def with_geometry(evaluator: str, settings: dict[str, str]) -> dict[str, str]:
     """``settings`` plus the audit geometry for the fields this evaluator has (explicit ones win)."""
+    from reference_model.evaluate import REGISTRY  # torch: not needed to read the audit geometry constants
+
     cls = REGISTRY.get(evaluator)
     if cls is None:
         return dict(settings)
@@ -96,5 +101,9 @@ def with_geometry(evaluator: str, settings: dict[str, str]) -> dict[str, str]:
 
 
 def settings_for(member: ZooMember) -> dict[str, Any]:
-    return with_geometry(member.evaluator, member.settings)
+    from reference_model.evaluate import REGISTRY
+
+    cls = REGISTRY.get(member.evaluator)
+    tail = {"tail": ZOO_TAIL} if cls is not None and any(f.name == "tail" for f in dataclasses.fields(cls.Settings)) else {}
+    return with_geometry(member.evaluator, {**tail, **member.settings})
 

@@ -42,6 +42,8 @@ class AuditOptions:
     baseline: Path | None = None  # previous leader's folder, for the significance rules
     dynamic: bool = False  # run the child-process causality checks (slow)
     python: str | None = None  # interpreter for the dynamic checks' child (a script needing 3.12)
+    unsafe_no_sandbox: bool = False  # run the child without the OS sandbox (explicitly asked)
+    baseline_note: str = ""  # why there is no baseline (e.g. chronological order unknown), or how it was chosen
 
 
 class AuditContext:
@@ -69,9 +71,11 @@ class AuditContext:
 
     @property
     def script(self) -> Path | None:
-        """The folder's ``train_gpt.py``, if the folder ships one (records fixtures don't)."""
-        path = self.folder / "train_gpt.py"
-        return path if path.is_file() else None
+        """The folder's training script: ``train_gpt.py``, else its only/largest ``train*.py``
+        (``train_gpt_v5.py``, ``train_gpt_cuda_ternary.py``); None when it ships none."""
+        from ..records.scripts import main_script
+
+        return main_script(self.folder)
 
 
 def need(module: str, issue: int) -> Any:

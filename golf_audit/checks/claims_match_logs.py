@@ -18,7 +18,7 @@ from .base import Check
 CHECK = Check(
     id="GA-CLAIM-001",
     title="Claimed val_bpb matches the logs",
-    severity=Severity.WARNING,
+    severity=Severity.ERROR,
     rule=rules.CLAIMS,
     remediation="Copy the exact per-seed numbers from the logs into submission.json.",
     family="claims",

@@ -47,9 +47,31 @@ def time_report(ctx: AuditContext) -> Any:
 
     def _audit(c: AuditContext) -> Any:
         mod = need("golf_audit.artifact", 7)
-        return _attr(mod, "audit_time_limits", 7)(records(c))
+        return _attr(mod, "audit_time_limits", 7)(records(c), c.script)
 
     return ctx.collect("time", _audit)
+
+
+def calibration(ctx: AuditContext) -> Any:
+    """The training script's post-training calibration sites and their data sources (or None)."""
+
+    def _scan(c: AuditContext) -> Any:
+        if c.script is None:
+            return None
+        from ..records.dataflow import calibration_sites
+        from ..source import load_source
+
+        return calibration_sites(load_source(c.script).effective)
+
+    return ctx.collect("calibration", _scan)
+
+
+def data_checks(ctx: AuditContext) -> list[CheckResult]:
+    """GA-DATA-001 (validation tokens before scoring) and GA-DATA-002 (data fingerprints)."""
+    from ..records.datachecks import fingerprint_check, val_calibration_check
+
+    script = ctx.script.name if ctx.script else ""
+    return [val_calibration_check(records(ctx), calibration(ctx), script), fingerprint_check(records(ctx))]
 
 
 def time_checks(ctx: AuditContext) -> list[CheckResult]:
@@ -61,7 +83,7 @@ def significance(ctx: AuditContext) -> Any:
     if getattr(time_report(ctx), "non_record", False):
         raise NotApplicable("a non-record submission does not claim to beat the leader")
     if ctx.options.baseline is None:
-        raise NotRun("no baseline given (--baseline FOLDER)")
+        raise NotRun(ctx.options.baseline_note or "no baseline given (--baseline FOLDER)")
 
     def _test(c: AuditContext) -> Any:
         mod = need("golf_audit.stats", 7)
@@ -80,21 +102,17 @@ def static_findings(ctx: AuditContext) -> list[CheckResult]:
     peeled, ``exec(open(...).read())`` followed), so both see the same code.
     """
     if ctx.script is None:
-        raise NotRun("the folder ships no train_gpt.py")
+        raise NotRun("the folder ships no training script (train*.py)")
 
     def _scan(c: AuditContext) -> list[CheckResult]:
-        import ast
+        from ..errors import CannotConclude
 
-        static = need("golf_audit.submission.static", 8)
         audit = need("golf_audit.submission.audit", 8)
-        text, _layers, _followed, min_python = audit.load_effective(c.script)
         try:
-            tree = ast.parse(text)
-        except SyntaxError as exc:
-            needs = f" (needs Python ≥ {min_python[0]}.{min_python[1]})" if min_python else ""
-            raise NotRun(f"train_gpt.py does not parse on this Python{needs}: {exc.msg}, line {exc.lineno}") from None
-        # Evidence names the script relative to its folder, as every other check does.
-        return list(_attr(static, "run_all", 8)(tree, c.script.name))
+            view = _attr(audit, "static_view", 8)(c.script, c.options.python)
+        except CannotConclude as exc:
+            raise NotRun(str(exc)) from None
+        return list(view.static)
 
     return ctx.collect("static", _scan)
 
@@ -102,13 +120,28 @@ def static_findings(ctx: AuditContext) -> list[CheckResult]:
 def dynamic_verdicts(ctx: AuditContext) -> Any:
     """Flip-test verdicts of the script's own eval functions, run in a child process (issue 8)."""
     if ctx.script is None:
-        raise NotRun("the folder ships no train_gpt.py")
+        raise NotRun("the folder ships no training script (train*.py)")
 
     def _run(c: AuditContext) -> Any:
         mod = need("golf_audit.submission.audit", 8)
-        return _attr(mod, "audit_script", 8)(c.script, python=c.options.python)
+        return _attr(mod, "audit_script", 8)(c.script, python=c.options.python,
+                                             unsafe_no_sandbox=c.options.unsafe_no_sandbox)
 
     return ctx.collect("dynamic", _run)
+
+
+def bpb(ctx: AuditContext) -> Any:
+    """The folder's byte accounting (issue 16): tokenizer, byte tables, bpb denominator.
+
+    The builders of the script run in the sandbox only with ``--dynamic``.
+    """
+
+    def _audit(c: AuditContext) -> Any:
+        mod = need("golf_audit.bpb.audit", 16)
+        return _attr(mod, "audit_bpb", 16)(c.folder, dynamic=c.options.dynamic,
+                                           unsafe_no_sandbox=c.options.unsafe_no_sandbox)
+
+    return ctx.collect("bpb", _audit)
 
 
 def pick(results: list[CheckResult], check_id: str) -> CheckResult:
@@ -195,7 +228,16 @@ def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
     label = "normalization" if aspect == "normalization" else "flip tests"
     counts = {s.value: statuses.count(s) for s in set(statuses)}
     summary = f"{len(statuses)} eval function(s), {label}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    return Outcome(status, summary, evidence, {"decided_by": audit.decided_by, "seconds": audit.seconds})
+    evidence += sandbox_evidence(audit, script)  # what the code tried, whatever the verdict
+    return Outcome(status, summary, evidence, {"decided_by": audit.decided_by, "seconds": audit.seconds,
+                                               "isolation": getattr(audit, "isolation", "")})
+
+
+def sandbox_evidence(audit: Any, script: str) -> list[Evidence]:
+    """The sandbox's record of what the submission's code tried (see submission/sandbox.py)."""
+    from ..submission.sandbox import attempt_evidence
+
+    return attempt_evidence(getattr(audit, "attempts", []), script)
 
 
 def claimed_bpb(ctx: AuditContext) -> float | None:
@@ -238,6 +280,16 @@ def from_static(ctx: AuditContext, check: Any) -> Outcome:
 def from_dynamic_check(ctx: AuditContext, check: Any) -> Outcome:
     """``run`` of a check the submission auditor computes itself (GA-COVER-001, GA-DOC-001)."""
     return outcome_of(pick(list(getattr(dynamic_verdicts(ctx), "checks", [])), check.id))
+
+
+def from_bpb(aspect: str) -> Callable[[AuditContext, Any], Outcome]:
+    """``run`` of a byte-accounting check: "shipped" (GA-BPB-001), "denominator" (002), "builder" (003), "sidecar" (004)."""
+
+    def run(ctx: AuditContext, check: Any) -> Outcome:
+        report = need("golf_audit.bpb.report", 16)
+        return getattr(report, f"{aspect}_outcome")(bpb(ctx))
+
+    return run
 
 
 def from_dynamic(aspect: str) -> Callable[[AuditContext, Any], Outcome]:

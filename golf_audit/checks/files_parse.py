@@ -18,7 +18,7 @@ from .base import Check
 CHECK = Check(
     id="GA-FILES-001",
     title="Submission files parse (nothing skipped)",
-    severity=Severity.WARNING,
+    severity=Severity.ERROR,
     rule=rules.CLAIMS,
     remediation="Ship a complete submission.json and the unmodified UTF-8 train log of every seed.",
     family="claims",

@@ -6,9 +6,15 @@ import difflib
 
 from ..errors import BadInput
 from . import (
+    bpb_builder,
+    bpb_denominator,
+    bpb_sidecar,
+    bpb_table,
     causal_dynamic,
     claims_match_logs,
     cover_full,
+    data_fingerprint,
+    data_val_calibration,
     doc_isolation,
     files_parse,
     norm_dynamic,
@@ -27,6 +33,7 @@ from . import (
     static_unused_env,
     static_val_in_train,
     time_eval,
+    time_post_stop,
     time_train,
 )
 from .base import Check
@@ -35,12 +42,14 @@ from .base import Check
 # significance, static code checks, and the slow dynamic checks last.
 _MODULES = [
     size_cap, size_hidden_code, size_log_mismatch, size_container,
-    time_train, time_eval,
+    time_train, time_eval, time_post_stop,
+    data_val_calibration, data_fingerprint,
     files_parse, claims_match_logs, seed_consistency,
     sig_readme, sig_leaderboard,
     static_scored_mask, static_shared_delta, static_adapt_before_score, static_target_in_key,
     static_val_in_train, static_network, static_unused_env,
-    causal_dynamic, norm_dynamic, cover_full, doc_isolation,
+    bpb_table, bpb_denominator,
+    causal_dynamic, norm_dynamic, cover_full, doc_isolation, bpb_builder, bpb_sidecar,
 ]
 
 CHECKS: dict[str, Check] = {m.CHECK.id: m.CHECK for m in _MODULES}

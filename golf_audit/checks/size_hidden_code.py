@@ -18,7 +18,7 @@ from .base import AuditContext, Check, NotRun, Outcome
 
 def _run(ctx: AuditContext, check: Check) -> Outcome:
     if ctx.script is None:
-        raise NotRun("the folder ships no train_gpt.py to analyse")
+        raise NotRun("the folder ships no training script (train*.py) to analyse")
     return collect.from_results(collect.artifact_checks)(ctx, check)
 
 

@@ -17,8 +17,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..artifact import audit_artifact, audit_time_limits
-from ..artifact.render import exit_code, render, verdict
 from ..output import Format, emit, stderr_console
 from .common import guarded
 
@@ -33,8 +31,15 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """Check code + compressed model ≤ 16,000,000 bytes, counting every file the script loads."""
+        from ..artifact import audit_artifact, audit_time_limits
+        from ..artifact.render import exit_code, render, verdict
+
+        from ..inputs import FOLDER, existing, output_file
+
+        existing(folder, "FOLDER", FOLDER)
+        output_file(output)
         report = audit_artifact(folder)
-        times = audit_time_limits(report.record)
+        times = audit_time_limits(report.record, report.script)
         emit(render(report, times, format), output)
         stderr_console.print(f"artifact: {verdict(report, times).value}")
         raise typer.Exit(exit_code(report, times))

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..output import SCHEMA_VERSION, Format, dumps_json, emit, plain_text
+from ..errors import BadInput
 from .common import guarded
 
 
@@ -21,6 +22,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List every check with its stable id, severity, rule and remediation."""
         from ..checks import all_checks, get_check
+        from ..inputs import output_file
+
+        output_file(output)
+        if check_id is not None and not check_id.strip():
+            raise BadInput("CHECK_ID: empty (omit it to list every check)")
 
         checks = [get_check(check_id)] if check_id else all_checks()
         rows = [

@@ -13,24 +13,51 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from reference_model.evaluate import REGISTRY, Scored, get_evaluator
-
 from ..errors import BadInput, one_line
-from ..inputs import load_eval_inputs
-from ..output import Format, dumps_json, emit, stderr_console
+from ..output import SCHEMA_VERSION, Format, Heartbeat, dumps_json, emit, stderr_console
 from .common import guarded, parse_settings
 
-from ..output import SCHEMA_VERSION
+if TYPE_CHECKING:  # torch: imported inside the command, never for --help
+    from reference_model.evaluate import Scored
+
+
+# Above this many parameters a CPU eval of a whole shard runs for hours (the seed model: ~27M).
+LARGE_ON_CPU = 5_000_000
+# Evaluators that run the transformer exactly once per batch of windows (no adaptation passes).
+ONE_PASS_PER_BATCH = ("sliding", "standard", "ngram_target", "unnormalized")
+
+
+def expected_passes(evaluator: Any, hp: Any, num_targets: int) -> int | None:
+    """Transformer passes ``evaluator`` will make over ``num_targets`` targets; None when unknown."""
+    from reference_model.evaluate import enumerate_windows
+
+    s = evaluator.settings
+    one_pass = evaluator.name in ONE_PASS_PER_BATCH or (evaluator.name == "slot" and s.impl == "fast")
+    if not one_pass:
+        return None
+    seq = s.seq_len or hp.eval_seq_len
+    stride = seq if not hasattr(s, "stride") else (s.stride or hp.eval_stride)
+    try:
+        windows = enumerate_windows(num_targets, seq, stride, s.tail)
+    except ValueError:
+        return None  # the evaluator itself will say what is wrong
+    batch = s.batch
+    if evaluator.name == "standard" and batch == 0:
+        from reference_model.evaluate.standard import seed_batch_seqs
+
+        batch = seed_batch_seqs(hp.val_batch_size, seq)
+    return -(-len(windows) // batch)
 
 
 def eval_result(scored: Scored, *, evaluator: str, settings: dict[str, Any], model_source: str,
                 tokens_source: str, seconds: float) -> dict[str, Any]:
-    """The JSON-shaped result of one evaluation."""
-    return {
+    """The JSON-shaped result of one evaluation (``exactly_once``: the same run counting each
+    target once, present when the evaluator used the seed's window enumeration)."""
+    result = {
         "schema_version": SCHEMA_VERSION,
         "evaluator": evaluator,
         "settings": settings,
@@ -45,6 +72,10 @@ def eval_result(scored: Scored, *, evaluator: str, settings: dict[str, Any], mod
         "tokens": tokens_source,
         "seconds": round(seconds, 3),
     }
+    once = scored.info.get("once")
+    if once is not None:
+        result["exactly_once"] = {"val_loss": once["val_loss"], "val_bpb": once["val_bpb"], "tokens_scored": once["tokens"]}
+    return result
 
 
 def render(result: dict[str, Any], fmt: Format) -> str:
@@ -58,6 +89,8 @@ def render(result: dict[str, Any], fmt: Format) -> str:
         ("tokens scored", f"{result['tokens_scored']:,}"),
         ("bytes scored", f"{result['bytes_scored']:,}"),
         ("duplicate scorings", f"{result['duplicate_scorings']:,}"),
+        *([("val_bpb, each target once", f"{result['exactly_once']['val_bpb']:.8f} (same run, tail re-scorings dropped)")]
+          if "exactly_once" in result else []),
         ("unscored targets", f"{result['unscored_targets']:,}"),
         ("model", result["model"]),
         ("tokens", result["tokens"]),
@@ -73,7 +106,7 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     @guarded
     def eval_command(
-        evaluator: Annotated[str, typer.Option("--evaluator", "-e", help=f"Evaluator name: {', '.join(sorted(REGISTRY))}.")] = "sliding",
+        evaluator: Annotated[str, typer.Option("--evaluator", "-e", help="Evaluator name: {evaluators}.")] = "sliding",
         settings: Annotated[Optional[list[str]], typer.Option("--set", help="Evaluator setting key=value (repeatable), e.g. --set mask=context.")] = None,
         checkpoint: Annotated[Optional[Path], typer.Option(help="Seed-format .pt state_dict or .ptz export; shape from env vars (PRESET, NUM_LAYERS, ...). Default: the tiny demo model.")] = None,
         tokens: Annotated[Optional[Path], typer.Option(help="Challenge shard (.bin) or UTF-8 text file. Default: the embedded corpus's validation stream.")] = None,
@@ -83,18 +116,29 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """Score a token stream with one evaluator and print val_loss / val_bpb."""
-        values = parse_settings(settings)
-        try:
-            ev = get_evaluator(evaluator, values)
-        except (KeyError, ValueError) as exc:
-            raise BadInput(one_line(exc)) from None
+        from ..inputs import evaluator_settings, load_eval_inputs, output_file
+
+        output_file(output)
+        ev = evaluator_settings(evaluator, parse_settings(settings))
         inputs = load_eval_inputs(checkpoint, tokens, tokenizer, max_tokens)
-        stderr_console.print(f"evaluating {ev.describe()} on {inputs.tokens.numel():,} tokens")
+        stderr_console.print(f"evaluating {ev.describe()} on {inputs.tokens.numel():,} tokens", markup=False)
+        n_params = sum(p.numel() for p in inputs.model.parameters())
+        if n_params > LARGE_ON_CPU:
+            stderr_console.print(f"eval: a {n_params / 1e6:.0f}M-parameter model on CPU: a full validation shard takes "
+                                 "hours (progress every 30 s; --max-tokens N scores a prefix)", markup=False)
+        heartbeat = Heartbeat("eval", expected_passes(ev, inputs.hp, inputs.tokens.numel() - 1), unit="batches")
+        blocks = getattr(inputs.model, "blocks", None)
+        # Every pass through the transformer (scoring or adapting) runs the first block once.
+        hook = blocks[0].register_forward_hook(lambda *_: heartbeat.tick()) if blocks else None
         t0 = time.perf_counter()
         try:
-            scored = ev.score(inputs.model, inputs.tokens, inputs.luts)
+            with heartbeat:
+                scored = ev.score(inputs.model, inputs.tokens, inputs.luts)
         except ValueError as exc:  # settings that only fail against this model/stream (e.g. stride > seq_len)
             raise BadInput(f"{evaluator}: {one_line(exc)}") from None
+        finally:
+            if hook is not None:
+                hook.remove()
         seconds = time.perf_counter() - t0
         chosen = dataclasses.asdict(ev.settings)  # every setting, defaults included: the run is reproducible
         for key, model_value in (("seq_len", inputs.hp.eval_seq_len), ("stride", inputs.hp.eval_stride)):

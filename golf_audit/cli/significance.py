@@ -17,7 +17,7 @@ import enum
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich import box
@@ -25,11 +25,18 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import BadInput
-from ..output import Format, dumps_json, emit, stderr_console, plain_text
-from ..stats import (SCHEMA_VERSION, RULES, Sample, SignificanceReport, TreeRow, compare, folder_warnings,
-                     sample_from_folder, sample_from_values, walk_tree)  # fmt: skip
-from ..records import read_folder
+from ..output import SCHEMA_VERSION, Format, dumps_json, emit, plain_text, stderr_console
+
+
+def format_p(p: float | None) -> str:
+    from ..stats import format_p as fmt  # stats is loaded inside the command, never for --help
+
+    return fmt(p)
+
 from .common import guarded
+
+if TYPE_CHECKING:  # golf_audit.stats imports scipy: loaded inside the command, never for --help
+    from ..stats import Sample, SignificanceReport, TreeRow
 
 WIDTH = 200
 
@@ -56,8 +63,8 @@ def parse_values(items: list[str] | None, option: str) -> list[float]:
                 value = float(part)
             except ValueError:
                 raise BadInput(f"{option}: {part!r} is not a number") from None
-            if not math.isfinite(value):
-                raise BadInput(f"{option}: {part!r} is not finite")
+            if not math.isfinite(value) or value <= 0:
+                raise BadInput(f"{option}: {part!r} is not a bpb value (a finite number > 0)")
             out.append(value)
     return out
 
@@ -82,7 +89,7 @@ def _test_rows(report: SignificanceReport) -> list[list[str]]:
         decision = t.decision + ("" if t.decides else " (reported only)")
         h1 = f"mean < {t.null_value:.8f}" if t.test.startswith("one-sample") else f"Δmean < {t.null_value:.6f}"
         rows.append([t.rule, t.test, h1, str(t.n), _g(t.mean, 8), _g(t.std, 4), _g(t.n_baseline),
-                     _g(t.mean_baseline, 8), _g(t.statistic, 5), _g(t.df, 4), _g(t.pvalue, 4), _g(t.ci_high, 8),
+                     _g(t.mean_baseline, 8), _g(t.statistic, 5), _g(t.df, 4), format_p(t.pvalue), _g(t.ci_high, 8),
                      f"{t.margin_nats:g}/{_g(t.margin_bpb, 4)}", f"{t.alpha:g}", decision])  # fmt: skip
     return rows
 
@@ -92,9 +99,12 @@ def _power_lines(report: SignificanceReport) -> list[str]:
     for t in report.tests:
         if t.decides and t.rule == "readme":
             need = t.seeds_needed
-            text = "never at the observed mean (it does not beat the target)" if need is None else f"{need} seeds"
             power = f"; {t.seeds_for_80_power} for 80% power" if t.seeds_for_80_power else ""
-            out.append(f"Power ({t.test}): p < {t.alpha:g} at the observed effect and std needs {text}{power}")
+            if need is None:
+                out.append(f"Power ({t.test}): no number of seeds reaches p < {t.alpha:g}: the observed mean does not "
+                           "beat the target")
+            else:
+                out.append(f"Power ({t.test}): reaching p < {t.alpha:g} at the observed effect and std takes {need} seeds{power}")
     return out
 
 
@@ -153,12 +163,13 @@ def render_report(report: SignificanceReport, fmt: Format) -> str:
     return plain_text([_header(report), _table(TEST_HEADER, _test_rows(report)), *extra], WIDTH)
 
 
-TREE_HEADER = ["Date", "Folder", "n", "mean bpb", "Previous leader", "leader bpb", "README rule", "p", "Leaderboard rule", "p", "New best", "Warnings"]
+TREE_HEADER = ["PR", "Folder", "n", "mean bpb", "Previous leader", "leader bpb", "README rule", "p", "Leaderboard rule", "p", "New best", "Warnings"]
 
 
 def _tree_rows(rows: list[TreeRow]) -> list[list[str]]:
-    return [[r.date, r.folder, str(r.n), _g(r.mean, 8), r.leader or "—", _g(r.leader_mean, 8), r.readme, _g(r.readme_p, 3),
-             r.leaderboard, _g(r.leaderboard_p, 3), "yes" if r.new_leader else "", str(len(r.warnings))] for r in rows]  # fmt: skip
+    return [[("launch" if r.pr == 0 else f"#{r.pr}") if r.pr is not None else "?", r.folder, str(r.n), _g(r.mean, 8),
+             r.leader or "—", _g(r.leader_mean, 8), r.readme, format_p(r.readme_p),
+             r.leaderboard, format_p(r.leaderboard_p), "yes" if r.new_leader else "", str(len(r.warnings))] for r in rows]  # fmt: skip
 
 
 def render_tree(rows: list[TreeRow], tree: Path, fmt: Format) -> str:
@@ -196,28 +207,57 @@ def register(app: typer.Typer) -> None:
         ratio: Annotated[Optional[float], typer.Option(help="The candidate's val_bpb/val_loss (bpb per nat), to convert the 0.005-nat margin.")] = None,
         rule: Annotated[Rule, typer.Option(help="Which rule decides: readme (≥0.005 nats, p<0.01), leaderboard (Welch, p<0.25), or both.")] = Rule.both,
         margin_units: Annotated[MarginUnits, typer.Option(help="Apply the 0.005 margin in nats (the rule) or in bpb (to reproduce claims that did).")] = MarginUnits.nats,
-        all_tree: Annotated[Optional[Path], typer.Option("--all", help="Walk a records tree chronologically, each folder vs the previous leader.")] = None,
+        all_tree: Annotated[Optional[Path], typer.Option("--all", help="Walk a records tree in PR order, each folder vs the best earlier record of its track.")] = None,
+        order: Annotated[Optional[Path], typer.Option("--order", help="PR number per folder ('N folder' lines or JSON) where git history is absent.")] = None,
         format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.table,
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """One-sided t-tests of per-seed val_bpb under the README and leaderboard rules (scipy.stats)."""
+        from ..records import read_folder
+        from ..stats import RULES, compare, folder_warnings, sample_from_folder, sample_from_values, walk_tree
+
+        from ..inputs import FILE, FOLDER, existing, number, output_file
+
+        existing(candidate, "CANDIDATE", FOLDER)
+        existing(baseline, "--baseline", FOLDER)
+        existing(all_tree, "--all", FOLDER)
+        existing(order, "--order", FILE)
+        output_file(output)
+        for value, option in ((baseline_mean, "--baseline-mean"), (baseline_ratio, "--baseline-ratio"), (ratio, "--ratio")):
+            number(value, option, above=0)
         if all_tree is not None:
             if candidate is not None or values:
                 raise BadInput("--all takes no candidate")
-            rows = walk_tree(all_tree, margin_units=margin_units.value)
+            given = [name for name, value in (("--baseline", baseline), ("--baseline-mean", baseline_mean),
+                                              ("--baseline-values", baseline_values), ("--ratio", ratio),
+                                              ("--baseline-ratio", baseline_ratio)) if value]
+            if given:
+                raise BadInput(f"{given[0]} does not apply with --all (each folder uses the previous leader)")
+            from ..records.chronology import read_order_file
+
+            rows = walk_tree(all_tree, margin_units=margin_units.value, order=read_order_file(order) if order else None)
             if not rows:
                 raise BadInput(f"{all_tree}: no records folders")
             emit(render_tree(rows, all_tree, format), output)
-            stderr_console.print(f"significance: {len(rows)} folders")
-            raise typer.Exit(0)
+            failed = sum(r.failed for r in rows)
+            unknown = sum(r.order_unknown for r in rows)
+            stderr_console.print(f"significance: {len(rows)} folders, {failed} fail an error-severity rule"
+                                 + (f", {unknown} of unknown order (not tested; see --order)" if unknown else ""))
+            # 1: a rule failed; 2: nothing could be tested because the order is unknown.
+            raise typer.Exit(1 if failed else 2 if unknown == len(rows) else 0)
         raw_values = parse_values(values, "--values")
+        for given, option in ((values, "--values"), (baseline_values, "--baseline-values")):
+            if given and not parse_values(given, option):
+                raise BadInput(f"{option}: no number given")
         if (candidate is None) == (not raw_values):
             raise BadInput("give either a CANDIDATE_FOLDER or --values (not both)")
         warnings: list[str] = []
+        damaged: list[str] = []  # README damaged-file policy: reported, never a pass
         if candidate is not None:
             record = read_folder(candidate)
             cand = sample_from_folder(record)
             warnings = folder_warnings(record)
+            damaged += [f"{record.name}/{f}: damaged: {w}" for f, w in record.damaged]
         else:
             cand = sample_from_values(raw_values, "candidate")
         base: Sample | None = None
@@ -225,7 +265,9 @@ def register(app: typer.Typer) -> None:
         if sum(x is not None and x != [] for x in (baseline, baseline_mean, base_vals or None)) != 1:
             raise BadInput("give exactly one of --baseline FOLDER, --baseline-mean X, --baseline-values")
         if baseline is not None:
-            base = sample_from_folder(baseline)
+            base_record = read_folder(baseline)
+            damaged += [f"{base_record.name}/{f}: damaged: {w}" for f, w in base_record.damaged]
+            base = sample_from_folder(base_record)
             if base.n == 0:
                 raise BadInput(f"{baseline}: no per-seed val_bpb values")
         elif base_vals:
@@ -234,8 +276,11 @@ def register(app: typer.Typer) -> None:
         report = compare(cand, base, baseline_mean=baseline_mean, rules=rules, margin_units=margin_units.value,
                          baseline_ratio=baseline_ratio if baseline_ratio is not None else (base.ratio if base else None),
                          ratio=ratio)  # fmt: skip
-        if warnings:
-            report.warnings.extend(warnings)
+        if warnings or damaged:
+            report.warnings.extend(damaged + warnings)
         emit(render_report(report, format), output)
         stderr_console.print("significance: " + ", ".join(f"{r} {report.decision(r)}" for r in report.rules))
-        raise typer.Exit(_exit_code(report))
+        for line in damaged:
+            stderr_console.print(line, markup=False)
+        code = _exit_code(report)
+        raise typer.Exit(2 if damaged and code == 0 else code)

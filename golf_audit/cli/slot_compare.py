@@ -18,19 +18,13 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import torch
 import typer
 
-from ..causality.engine import default_workers
 from ..errors import BadInput
-from ..inputs import load_eval_inputs
 from ..output import Format, emit, stderr_console
-from ..slotcmp.compare import check_finite, compare, parse_sweep, validate_settings
-from ..slotcmp.plot import write_plot
-from ..slotcmp.render import render
 from .common import guarded, parse_settings
 
-DEFAULT_TOKENS = 8193  # 8,192 targets: 16 SLOT batches of 32 windows at the demo's stride 16
+DEFAULT_TOKENS = 8193  # 8,192 targets: 512 windows at the demo's stride 16 (the seed's enumeration), 16 SLOT batches of 32
 
 
 def register(app: typer.Typer) -> None:
@@ -54,15 +48,32 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Write the report here (atomically) instead of stdout.")] = None,
     ) -> None:
         """How much of a SLOT gain is leakage: bpb of sliding and of SLOT with the scored vs the context mask."""
+        import torch
+
+        from ..causality.engine import default_workers
+        from ..inputs import load_eval_inputs
+        from ..slotcmp.compare import check_finite, compare, parse_sweep, validate_settings
+        from ..slotcmp.plot import write_plot
+        from ..slotcmp.render import render
+
+        from ..inputs import evaluator_settings, number, output_file
+
         shared = parse_settings(settings)
         validate_settings(shared)
+        evaluator_settings("slot", shared)  # ranges: no NaN, negative lr, momentum >= 1 ...
         sweep_spec = parse_sweep(sweep)
+        for value in sweep_spec[1] if sweep_spec else []:
+            evaluator_settings("slot", {**shared, sweep_spec[0]: value}, "--sweep")
         if plot is not None and sweep_spec is None:
             raise BadInput("--plot needs --sweep (there is nothing to plot without a sweep)")
-        if flips < 0 or max_tokens < 0:
-            raise BadInput("--flips and --max-tokens must be >= 0")
-        if threads < 1:
-            raise BadInput(f"--threads must be >= 1, got {threads}")
+        output_file(plot, "--plot")
+        output_file(output)
+        number(flips, "--flips", minimum=0)
+        number(seed, "--seed", minimum=0)
+        number(workers, "--workers", minimum=0)
+        number(threads, "--threads", minimum=1)
+        if max_tokens == 1 or max_tokens < 0:
+            raise BadInput(f"--max-tokens must be 0 (all) or >= 2, got {max_tokens}")
         torch.set_num_threads(threads)
         inputs = load_eval_inputs(checkpoint, tokens, tokenizer, max_tokens=max_tokens or None)
         say = lambda msg: stderr_console.print(f"slot-compare: {msg}", markup=False)  # noqa: E731

@@ -7,6 +7,7 @@ disagreement between the JSON and the logs as a :class:`Discrepancy` with file a
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ LOG_SUFFIXES = (".log", ".txt")
 _NOT_LOGS = re.compile(r"^(requirements|readme|results?|notes?|license)", re.I)
 _FILENAME_SEED = re.compile(r"seed[_\-]?(\d{1,12})", re.I)
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+# submission.json problems that mean the file is damaged (wrong types), not merely incomplete.
+_DAMAGE = re.compile(r"where a number was expected|is not a number|is not finite|is not a whole number|top level is"
+                     r"|where an object was expected|not a seed number")
 
 
 @dataclass
@@ -64,6 +68,15 @@ class RecordFolder:
     mode_source: str = ""  # how the mode was decided
     discrepancies: list[Discrepancy] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be found or read
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (file, what is wrong): see the README's damaged-file policy
+    roles: dict[str, str] = field(default_factory=dict)  # log (relative path) -> its role, with why
+    size_time: list[SeedRun] = field(default_factory=list)  # training runs behind the score (size and time)
+    claim_kind: str = ""  # "mean", "single run of several", "single run", "" (unknown)
+
+    @property
+    def backing_logs(self) -> list[str]:
+        """The logs whose results form the per-seed values (what the claim rests on)."""
+        return [_rel(self, r.log.path) for r in self.runs]
 
     @property
     def name(self) -> str:
@@ -83,20 +96,25 @@ class RecordFolder:
     def claimed_seeds(self) -> list[int]:
         return list(self.submission.seeds) if self.submission else []
 
-    def seed_values(self, metric: str = "val_bpb") -> dict[int, float]:
-        """Per-seed values: from the logs' headlines, else from the JSON's per-seed results."""
-        out: dict[int, float] = {}
-        for run in self.runs:
+    def seed_values(self, metric: str = "val_bpb") -> dict[str, float]:
+        """Per-run values of the logs that back the claim (keyed by seed; a repeated seed or a log
+        without one gets its own key, so every run counts), else the JSON's per-seed results."""
+        out: dict[str, float] = {}
+        for i, run in enumerate(self.runs):
             value = getattr(run, metric)
-            if run.seed is not None and value is not None:
-                out.setdefault(run.seed, value)
+            if value is None:
+                continue
+            key = str(run.seed if run.seed is not None else run.filename_seed if run.filename_seed is not None else f"run{i + 1}")
+            while key in out:
+                key += "'"
+            out[key] = value
         if out:
             return out
         if self.submission:
             for seed, result in self.submission.seed_results.items():
                 value = getattr(result, metric)
                 if value is not None:
-                    out[seed] = value
+                    out[str(seed)] = value
         return out
 
     @property
@@ -195,10 +213,29 @@ def _choose_mode(sub: Submission | None, logs: list[TrainLog]) -> tuple[str | No
 
 
 def read_folder(folder: str | Path) -> RecordFolder:
-    """Read and cross-check one records folder. BadInput only if it is not a folder at all."""
+    """Read and cross-check one records folder. BadInput only if it is not a folder at all.
+
+    Memoized on the folder's files (names, sizes, mtimes): a tree report reads each folder for
+    its own checks, for the artifact audit and for the significance walk. Treat the result as
+    read-only.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInput(f"{folder}: not a folder")
+    try:
+        stamp = tuple((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                      for p in sorted(folder.rglob("*")) if p.is_file())
+    except OSError:
+        return _read_folder(folder)
+    return _read_folder_cached(str(folder), stamp)
+
+
+@functools.lru_cache(maxsize=128)
+def _read_folder_cached(folder: str, stamp: tuple) -> RecordFolder:
+    return _read_folder(Path(folder))
+
+
+def _read_folder(folder: Path) -> RecordFolder:
     record = RecordFolder(path=folder, submission=None)
     json_path, notes = find_submission_json(folder)
     record.problems.extend(notes)
@@ -206,10 +243,13 @@ def read_folder(folder: str | Path) -> RecordFolder:
         try:
             record.submission = read_submission(json_path)
             record.problems.extend(f"{json_path.name}: {p}" for p in record.submission.problems)
+            record.damaged.extend((json_path.name, p) for p in record.submission.problems if _DAMAGE.search(p))
         except BadInput as exc:
             record.problems.append(str(exc))
+            record.damaged.append((json_path.name, str(exc).replace(f"{json_path}: ", "")))
     for path in find_logs(folder):
         log = read_log(path)
+        record.damaged.extend((_rel(record, path), p.split(": ", 1)[-1]) for p in log.problems if p.startswith(f"{path.name}: not valid UTF-8"))
         if log.recognized:
             record.logs.append(log)
             record.problems.extend(log.problems)
@@ -234,35 +274,158 @@ def _headline(record: RecordFolder, log: TrainLog) -> FinalLine | None:
     return (log.headline(record.mode) if record.mode else None) or log.headline()
 
 
+def _is_training(log: TrainLog) -> bool:
+    """A training run: it logs training steps or a wall-clock stop (an eval-only re-run does not)."""
+    return log.stop is not None or any(st.train_loss is not None or st.train_time_ms is not None for st in log.steps)
+
+
+def _config(log: TrainLog) -> tuple:
+    """What makes two logs the same configuration: world size, wall-clock cap, final-metric names."""
+    params = tuple(sorted((k, v[0]) for k, v in log.params.items() if k in ("world_size", "max_wallclock_seconds")))
+    wall = log.train_time_ms or 0.0
+    return params, round(wall / 600_000.0) if wall else None  # a 4-hour run is not a 10-minute one
+
+
 def _pick_runs(record: RecordFolder) -> None:
-    """One run per seed: the log whose headline matches the claim, duplicates noted."""
+    """Which logs back the claim (``runs``), which logs are the training runs behind them
+    (``size_time``), and a role for every log, with why.
+
+    * claimed per-seed values: per claimed seed, the log whose headline gives the value (the
+      printed seed first, then the file-name seed, then any log with that exact value); an
+      eval-only re-run that gives the value backs the score, and the training run of that seed
+      backs size and time;
+    * one claimed value: the training logs of the configuration that gives it (same world size,
+      cap and run length), exact duplicates dropped; the claim is their mean, or one run's value
+      (then every run of that configuration is evidence, and the claim is best-of-n);
+    * no claim: every training log.
+    """
     sub = record.submission
-    by_seed: dict[int | None, list[TrainLog]] = {}
-    for log in record.logs:
-        by_seed.setdefault(log.seed, []).append(log)
-    claimed = list(dict.fromkeys(sub.seeds)) if sub and sub.seeds else []
-    wanted = claimed or [s for s in by_seed if s is not None]
-    for seed in wanted:
-        logs = [l for l in by_seed.get(seed, []) if _headline(record, l) is not None] or by_seed.get(seed, [])
-        if not logs:
+    logs = [l for l in record.logs if _headline(record, l) is not None]
+    # Exact duplicates (same seed, same headline value and line count): one copy counts.
+    seen: dict[tuple, TrainLog] = {}
+    distinct: list[TrainLog] = []
+    for log in logs:
+        h = _headline(record, log)
+        key = (log.seed, h.val_bpb if h else None, len(log.steps), log.train_time_ms)
+        if key in seen and h is not None and _filename_seed(log) == log.seed and _filename_seed(seen[key]) != log.seed:
+            # Keep the copy named for its seed (train_seed1337.log over train.log).
+            distinct[distinct.index(seen[key])], (log, seen[key]) = log, (seen[key], log)
+        if key in seen and h is not None:
+            record.roles[_rel(record, log.path)] = f"duplicate of {_rel(record, seen[key].path)} (same seed, same results)"
+            record.discrepancies.append(Discrepancy("duplicate-log", f"{_rel(record, log.path)} duplicates "
+                                                    f"{_rel(record, seen[key].path)}", file=_rel(record, log.path)))
             continue
-        claim = sub.seed_results.get(seed) if sub else None
-        target = claim.val_bpb if claim else (sub.val_bpb if sub and len(wanted) == 1 else None)
-        chosen = logs[0]
-        if target is not None:
-            matching = [l for l in logs if (h := _headline(record, l)) and _close(target, h.val_bpb)]
-            chosen = matching[0] if matching else logs[0]
-        values = {(_headline(record, l).val_bpb if _headline(record, l) else None) for l in logs}
-        if len(logs) > 1:
-            kind = "repeated-seed" if len(values) > 1 else "duplicate-log"
+        seen[key] = log
+        distinct.append(log)
+    training = [l for l in distinct if _is_training(l)]
+    claimed = list(dict.fromkeys(sub.seeds)) if sub and sub.seeds else []
+    per_seed = {seed: r.val_bpb for seed, r in (sub.seed_results.items() if sub else []) if r.val_bpb is not None}
+    chosen: list[TrainLog] = []
+    if per_seed:
+        used: set[int] = set()
+        for seed in claimed or list(per_seed):
+            target = per_seed.get(seed)
+            pool = [l for l in distinct if id(l) not in used]
+            by_value = sorted((l for l in pool if target is not None and _close(target, _headline(record, l).val_bpb)),
+                              key=lambda l: abs(_headline(record, l).val_bpb - target))  # closest first (claims are rounded)
+            printed = [l for l in by_value if l.seed == seed] or [l for l in pool if l.seed == seed and target is None]
+            named = [l for l in by_value if _filename_seed(l) == seed]
+            pick = (printed or named or by_value or [l for l in pool if l.seed == seed])[:1]
+            for l in pick:
+                used.add(id(l))
+                chosen.append(l)
+    elif claimed:
+        for seed in claimed:
+            pick = [l for l in training if l.seed == seed][:1] or [l for l in distinct if l.seed == seed][:1]
+            chosen.extend(l for l in pick if l not in chosen)
+    else:
+        target = sub.val_bpb if sub else None
+        chosen = list(training or distinct)
+        if target is not None and chosen:
+            givers = [l for l in chosen if _close(target, _headline(record, l).val_bpb)]
+            if givers and not _close(target, statistics.fmean(_headline(record, l).val_bpb for l in chosen)):
+                same = [l for l in chosen if _config(l) == _config(givers[0])]
+                for l in chosen:
+                    if l not in same:
+                        record.roles[_rel(record, l.path)] = "other configuration (world size, cap or run length differ from the claimed run)"
+                chosen = same
+            if len(chosen) > 1 and givers and not _close(target, statistics.fmean(_headline(record, l).val_bpb for l in chosen)):
+                record.claim_kind = f"single run of {len(chosen)}"
+            elif chosen:
+                record.claim_kind = "mean" if len(chosen) > 1 else "single run"
+    for log in chosen:
+        rel = _rel(record, log.path)
+        record.runs.append(SeedRun(log.seed, log, _headline(record, log), _filename_seed(log)))
+        if _is_training(log):
+            record.roles[rel] = "training run; backs the claim"
+            record.size_time.append(record.runs[-1])
+        else:
+            trainer = next((l for l in training if l.seed == log.seed and l not in chosen), None)
+            record.roles[rel] = "eval-only re-run; gives the claimed value" + (
+                f" (its training run: {_rel(record, trainer.path)})" if trainer else " (no training log of this seed)")
+            if trainer is not None:
+                record.size_time.append(SeedRun(trainer.seed, trainer, _headline(record, trainer), _filename_seed(trainer)))
+    for log in record.logs:
+        rel = _rel(record, log.path)
+        if rel not in record.roles:
+            record.roles[rel] = ("training run; not part of the claim (another run or version)" if _is_training(log)
+                                 else "eval-only run; not part of the claim") if _headline(record, log) else "no result line"
+    by_seed: dict[int | None, list[SeedRun]] = {}
+    for run in record.runs:
+        by_seed.setdefault(run.seed, []).append(run)
+    for seed, runs in by_seed.items():
+        if seed is not None and len(runs) > 1 and sub is not None:  # without a claim, nothing is "backed"
             record.discrepancies.append(Discrepancy(
-                kind,
-                f"seed {seed} has {len(logs)} logs ({', '.join(_rel(record, l.path) for l in logs)})"
-                + (" with different results" if len(values) > 1 else ", identical results (copies)"),
-                file=_rel(record, chosen.path),
-            ))  # fmt: skip
-        m = _FILENAME_SEED.search(chosen.path.name)
-        record.runs.append(SeedRun(seed, chosen, _headline(record, chosen), int(m.group(1)) if m else None))
+                "repeated-seed", f"seed {seed} is printed by {len(runs)} of the logs that back the claim "
+                f"({', '.join(_rel(record, r.log.path) for r in runs)}): distinct runs, not distinct seeds",
+                file=_rel(record, runs[0].log.path)))  # fmt: skip
+
+
+def _filename_seed(log: TrainLog) -> int | None:
+    m = _FILENAME_SEED.search(log.path.name)
+    return int(m.group(1)) if m else None
+
+
+_BEST_OF_TEXT = re.compile(r"best\s+(?:(\d+)\s+)?(?:of|out of)\s+(\d+)", re.I)
+_RUN_COUNT_KEYS = ("n_runs", "num_runs", "runs_total", "total_runs", "n_trials")
+_RUN_LIST_KEYS = ("all_runs", "all_seeds", "runs", "trials", "all_results")
+
+
+def _best_of_n(record: RecordFolder) -> None:
+    """Disclosed or evident selection of the best runs: a claim that is one run's value of
+    several, a submission.json field that lists more runs than seeds, a README saying so."""
+    sub = record.submission
+    add = record.discrepancies.append
+    if record.claim_kind.startswith("single run of"):
+        values = [r.val_bpb for r in record.runs if r.val_bpb is not None]
+        add(Discrepancy("best-of-n", f"submission.json val_bpb {sub.val_bpb} is one run's value, not the mean "
+                        f"({statistics.fmean(values):.8f}) of the {len(values)} logged runs of the claimed configuration",
+                        claimed=sub.val_bpb, logged=round(statistics.fmean(values), 8)))
+    if sub is not None:
+        n_seeds = len(sub.seeds) or len(record.runs)
+        for key in _RUN_COUNT_KEYS:
+            value = sub.raw.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > n_seeds:
+                add(Discrepancy("best-of-n", f"submission.json {key} = {value} runs, {n_seeds} reported", file="submission.json"))
+        for key in _RUN_LIST_KEYS:
+            value = sub.raw.get(key)
+            if isinstance(value, (list, dict)) and len(value) > n_seeds:
+                add(Discrepancy("best-of-n", f"submission.json {key} describes {len(value)} runs, {n_seeds} reported",
+                                file="submission.json"))
+        for key, value in sub.raw.items():
+            if isinstance(value, str) and (m := _BEST_OF_TEXT.search(value)) and int(m.group(2)) > (int(m.group(1) or 1)):
+                add(Discrepancy("best-of-n", f"submission.json {key}: \"{value.strip()[:100]}\"", file="submission.json"))
+                break
+    for readme in sorted(record.path.glob("[Rr][Ee][Aa][Dd][Mm][Ee]*.md"))[:1]:
+        try:
+            lines = readme.read_text("utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for n, line in enumerate(lines, 1):
+            m = _BEST_OF_TEXT.search(line)
+            if m and int(m.group(2)) > int(m.group(1) or 1) and "seed" in line.lower() or (m and "run" in line.lower()):
+                add(Discrepancy("best-of-n", f"README: \"{line.strip()[:120]}\"", file=readme.name, line=n))
+                break
 
 
 def _cross_check(record: RecordFolder) -> None:
@@ -277,17 +440,32 @@ def _cross_check(record: RecordFolder) -> None:
             ))  # fmt: skip
     if sub is None:
         return
+    _best_of_n(record)
     if sub.seeds:
-        logged = {l.seed for l in record.logs if l.seed is not None}
+        # Seeds printed by the logs that back the claim (an ablation's seed is not a claimed run's).
+        logged = {r.seed for r in record.runs if r.seed is not None}
+        backing = {id(r.log) for r in record.runs}
         for seed in dict.fromkeys(sub.seeds):
             if seed not in logged:
-                add(Discrepancy("missing-log", f"claimed seed {seed} has no log printing that seed", claimed=seed))
-        for seed in sorted(logged - set(sub.seeds)):
-            files = [_rel(record, l.path) for l in record.logs if l.seed == seed]
-            add(Discrepancy(
-                "unclaimed-log", f"log(s) for seed {seed} not listed in submission.json ({', '.join(files)}): "
-                "more runs than reported (best-k-of-n?)", file=files[0], logged=seed,
-            ))  # fmt: skip
+                named = [r for r in record.runs if r.filename_seed == seed]
+                already = {d.file for d in record.discrepancies if d.kind == "seed-mismatch"}
+                if named and _rel(record, named[0].log.path) in already:
+                    continue  # the file-name mismatch of this very log already says it
+                if named:
+                    run = named[0]
+                    add(Discrepancy("seed-mismatch", f"claimed seed {seed} is backed by {_rel(record, run.log.path)}, "
+                                    f"which prints seed {run.seed}: a run of another seed (or configuration)",
+                                    file=_rel(record, run.log.path), line=run.log.seed_line, claimed=seed, logged=run.seed))
+                else:
+                    add(Discrepancy("missing-log", f"claimed seed {seed} has no log printing that seed", claimed=seed))
+        for seed in sorted({l.seed for l in record.logs if l.seed is not None and _is_training(l)} - set(sub.seeds)):
+            files = [_rel(record, l.path) for l in record.logs if l.seed == seed and id(l) not in backing
+                     and not record.roles.get(_rel(record, l.path), "").startswith("duplicate")]
+            if files:
+                add(Discrepancy(
+                    "unclaimed-log", f"training log(s) of seed {seed} not listed in submission.json ({', '.join(files)}): "
+                    "more runs than reported (best-k-of-n?)", file=files[0], logged=seed,
+                ))  # fmt: skip
         dupes = sorted({s for s in sub.seeds if sub.seeds.count(s) > 1})
         if dupes:
             add(Discrepancy("repeated-seed", f"submission.json lists seed(s) {dupes} more than once"))
@@ -308,7 +486,7 @@ def _cross_check(record: RecordFolder) -> None:
                 "bytes-mismatch", f"seed {run.seed}: submission.json artifact_bytes {claim.artifact_bytes} but {rel} "
                 f"logs a total of {total.bytes}", file=rel, line=total.line, claimed=claim.artifact_bytes, logged=total.bytes,
             ))  # fmt: skip
-    values = [r.val_bpb for r in record.runs if r.val_bpb is not None and (not sub.seeds or r.seed in sub.seeds)]
+    values = [r.val_bpb for r in record.runs if r.val_bpb is not None]  # the runs that back the claim
     if sub.val_bpb is not None and values:
         mean = statistics.fmean(values)
         if not _close(sub.val_bpb, mean) and not any(_close(sub.val_bpb, v) for v in values):
@@ -327,14 +505,27 @@ def _cross_check(record: RecordFolder) -> None:
 
 
 def list_record_folders(tree: str | Path) -> list[Path]:
-    """Every records folder under ``tree`` (a folder holding a submission*.json or train logs)."""
+    """Every records folder under ``tree``: one holding a submission*.json, or a README/script
+    next to train logs (a folder that ships only logs is audited too, never silently skipped).
+    Folders inside another records folder (its ``logs/``) are part of it, not folders of their own."""
     tree = Path(tree)
     if not tree.is_dir():
         raise BadInput(f"{tree}: not a folder")
     if find_submission_json(tree)[0] is not None:
         return [tree]
-    out = []
-    for path in sorted(tree.rglob("submission*.json")):
-        if path.parent not in out and len(path.relative_to(tree).parts) <= 4:
-            out.append(path.parent)
-    return out
+    found: set[Path] = set()
+    for path in tree.rglob("submission*.json"):
+        if len(path.relative_to(tree).parts) <= 4:
+            found.add(path.parent)
+    for path in tree.rglob("*"):
+        if not path.is_dir() or len(path.relative_to(tree).parts) > 3 or path in found:
+            continue
+        try:
+            names = [c for c in path.iterdir() if c.is_file()]
+        except OSError:
+            continue
+        has_logs = any(c.suffix.lower() in LOG_SUFFIXES and not _NOT_LOGS.match(c.name) for c in names)
+        has_body = any(c.suffix == ".py" or c.name.lower().startswith("readme") for c in names)
+        if has_logs and has_body:
+            found.add(path)
+    return sorted(p for p in found if not any(parent in found for parent in p.parents))

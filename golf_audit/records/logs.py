@@ -27,6 +27,11 @@ _SIZE_TOTAL = re.compile(r"^Total submission size(?:\s+([^:]+?))?:\s*(\d+)\s*byt
 _SIZE_CODE = re.compile(r"^Code size(?:\s*\(([^)]*)\))?:\s*(\d+)\s*bytes")
 # Odd formats from single records: "INT7+zlib model: N bytes | Total submission: N bytes".
 _SIZE_PIPE = re.compile(r"^(\S+)\s+model:\s*(\d+)\s*bytes\s*\|\s*Total submission:\s*(\d+)\s*bytes")
+# The ternary/binary/XNOR scripts: "artifact:15.92MB ternary:…(14237274B) fp:…(2537376B) code:70853"
+# then "budget:15992753/16000000 (…) FITS"; LegendreGPT: "Code: 70969 bytes".
+_ARTIFACT_CODE = re.compile(r"^artifact:\S*.*?\scode:(\d+)\s*$")
+_BUDGET = re.compile(r"^budget:(\d+)/(\d+)\b")
+_CODE_PLAIN = re.compile(r"^Code:\s*(\d+)\s*bytes")
 _TOTAL_EVAL = re.compile(rf"^total_eval_time:\s*({_NUM})s\b")
 # Leading words of a final-metric line: "final_int6_sliding_window_exact", "diagnostic quantized".
 _NAME = re.compile(r"^([A-Za-z][\w+\-]*(?:\s+[A-Za-z][\w+\-]*)*?)\s+(?=[\w\-]*:|\()")
@@ -85,6 +90,28 @@ class FinalLine:
 
 
 @dataclass
+class PhaseLine:
+    """A timed step after the training loop: GPTQ calibration, pre-quantization TTT, reserves."""
+
+    line: int
+    kind: str  # "calibration" (Hessians / GPTQ calibration), "val-adaptation" (pre-quant TTT), "reserve"
+    seconds: float
+    text: str
+
+
+# Settings printed in hyperparameter dumps ("  world_size: 8", "world_size:8").
+_PARAM = re.compile(rf"^\s{{0,4}}(world_size|max_wallclock_seconds|gptq_reserve_seconds|val_tokens|train_shards)[:=]\s*({_NUM})\s*$")
+_PARAM_INLINE = re.compile(rf"(?:^|\s)(world_size|train_shards):({_NUM})(?=\s|$)")
+# Post-loop steps and how long they took.
+_PHASES = (
+    ("calibration", re.compile(rf"^(?:GPTQ|gptq):\s*(?:collected|calibrated|done|quantization complete)\b.*?\bin\s+({_NUM})\s*s\b", re.I)),
+    ("calibration", re.compile(rf"^gptq:(?:generated|calibration)\b.*?\bin\s+({_NUM})\s*s\b", re.I)),
+    ("val-adaptation", re.compile(rf"^prequant_ttt:done\b.*?total_time=({_NUM})s")),
+    ("reserve", re.compile(rf"^gptq:reserving\s+({_NUM})s")),
+)
+
+
+@dataclass
 class TrainLog:
     """What one train log says about its run."""
 
@@ -96,6 +123,8 @@ class TrainLog:
     stop: StepLine | None = None  # the stopping_early line, as a step
     sizes: list[SizeLine] = field(default_factory=list)
     finals: list[FinalLine] = field(default_factory=list)
+    params: dict[str, tuple[float, int]] = field(default_factory=dict)  # run settings the log prints: name -> (value, line)
+    phases: list["PhaseLine"] = field(default_factory=list)  # timed post-training steps (GPTQ, pre-quant TTT, …)
     total_eval_time_s: float | None = None  # a logged total_eval_time line
     total_eval_time_line: int | None = None
     problems: list[str] = field(default_factory=list)
@@ -150,6 +179,12 @@ class TrainLog:
         return self.size("total")
 
     @property
+    def code_uncompressed(self) -> SizeLine | None:
+        """``Code size (uncompressed): N``: the source length a compressed-counting script ran."""
+        lines = [s for s in self.sizes if s.kind == "code" and s.tag and "uncompress" in s.tag]
+        return lines[-1] if lines else None
+
+    @property
     def code_bytes(self) -> SizeLine | None:
         """The counted code size: ``Code size: N`` or ``Code size (compressed): N``."""
         plain = [s for s in self.sizes if s.kind == "code" and s.tag is None]
@@ -199,8 +234,51 @@ def _int(text: str) -> int | None:
     return int(text) if len(text) <= 18 else None
 
 
+def _parse_params(log: TrainLog, n: int, line: str) -> None:
+    if "(" in line or "=" in line.split(":", 1)[0]:
+        return  # code, not a settings dump
+    m = _PARAM.match(line)
+    pairs = [m.groups()] if m else [g.groups() for g in _PARAM_INLINE.finditer(line)]
+    for name, value in pairs:
+        number = _number(value)
+        if number is not None:
+            log.params[name] = (number, n)
+
+
+def _parse_phase(log: TrainLog, n: int, line: str) -> bool:
+    if not line[:1] in "Ggp" or ":" not in line:
+        return False
+    for kind, pattern in _PHASES:
+        m = pattern.match(line)
+        if m and (seconds := _number(m.group(1))) is not None:
+            log.phases.append(PhaseLine(n, kind, seconds, line.strip()[:160]))
+            return True
+    return False
+
+
+def _parse_seed(log: TrainLog, n: int, line: str) -> None:
+    m = _SEED.search(line)
+    if m and _int(m.group(1)) is not None:
+        seed = int(m.group(1))
+        log.seeds_seen.append(seed)
+        log.seed, log.seed_line = seed, n
+
+
 def _parse_line(log: TrainLog, n: int, line: str) -> None:
     if ":" not in line:
+        # "key=value key=value …" hyperparameter dumps (the ternary/binary scripts) carry the seed.
+        if "seed=" in line and "(" not in line:
+            _parse_seed(log, n, line)
+        return
+    _parse_params(log, n, line)
+    if " | " in line and "Code:" in line:
+        # "Raw model: 85587955 bytes | Code: 70969 bytes | Total: 85658924"
+        for part in line.split(" | "):
+            m = _CODE_PLAIN.match(part.strip())
+            if m:
+                log.sizes.append(SizeLine(n, "code", None, int(m.group(1)[:18])))
+        return
+    if _parse_phase(log, n, line):
         return
     m = _STEP.match(line) if line[0].isdigit() or line.startswith("step") else None
     if m:
@@ -241,6 +319,23 @@ def _parse_line(log: TrainLog, n: int, line: str) -> None:
         log.sizes.append(SizeLine(n, "model", m.group(1), int(m.group(2)[:18])))
         log.sizes.append(SizeLine(n, "total", m.group(1), int(m.group(3)[:18])))
         return
+    m = _ARTIFACT_CODE.match(line) if line.startswith("artifact:") else None
+    if m:
+        log.sizes.append(SizeLine(n, "code", None, int(m.group(1)[:18])))
+        return
+    m = _BUDGET.match(line) if line.startswith("budget:") else None
+    if m:
+        total = int(m.group(1)[:18])
+        log.sizes.append(SizeLine(n, "total", "budget", total))
+        code = [c for c in log.sizes if c.kind == "code"]
+        if code and not any(s.kind == "model" and s.line > code[-1].line for s in log.sizes):
+            # These scripts print no model line: the model is what the budget leaves after the code.
+            log.sizes.append(SizeLine(n, "model", "budget - code", total - code[-1].bytes))
+        return
+    m = _CODE_PLAIN.match(line) if line.startswith("Code: ") else None
+    if m:
+        log.sizes.append(SizeLine(n, "code", None, int(m.group(1)[:18])))
+        return
     m = _TOTAL_EVAL.match(line) if line.startswith("total_eval") else None
     if m:
         log.total_eval_time_s = _number(m.group(1))
@@ -250,11 +345,7 @@ def _parse_line(log: TrainLog, n: int, line: str) -> None:
         _parse_final(log, n, line)
         return
     if "seed" in line and "(" not in line:
-        m = _SEED.search(line)
-        if m and _int(m.group(1)) is not None:
-            seed = int(m.group(1))
-            log.seeds_seen.append(seed)
-            log.seed, log.seed_line = seed, n
+        _parse_seed(log, n, line)
 
 
 def _parse_final(log: TrainLog, n: int, line: str) -> None:
@@ -280,7 +371,9 @@ def parse_log_text(text: str, path: str | Path = "<log>") -> TrainLog:
         if line[:1].isdigit() and len(line) > 10 and line[9:10].isdigit():
             line = _TIMESTAMP.sub("", line)
         if not line or line[0] in " \t#|+":
-            # indented lines are embedded source or hyperparameter dumps: only the seed matters
+            # indented lines are embedded source or hyperparameter dumps: only settings matter
+            if line.startswith("  ") and not line.startswith("    ") and ":" in line:
+                _parse_params(log, n, line)
             if line.startswith("  seed") and not line.startswith("    "):
                 m = _SEED.search(line)
                 if m and _int(m.group(1)) is not None:

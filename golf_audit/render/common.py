@@ -47,11 +47,20 @@ def verdict_line(report: AuditReport) -> tuple[str, str]:
     if code == EXIT_BAD_INPUT:
         return "‼", "CANNOT CONCLUDE"
     statuses = {r.status for r in report.results}
-    if statuses & {Status.WARN, Status.FAIL, Status.ERROR}:
-        return "⚠", "NO FAILURE at or above the fail-on severity, with findings"
-    if Status.PASS not in statuses:
+    if Status.PASS not in statuses and not statuses & {Status.WARN, Status.FAIL}:
         return "–", "NOTHING CHECKED (no check could run)"
+    # Gated checks (at or above --fail-on) that did not run, other than dynamic ones not asked for:
+    # a "no failure" with those missing must say so, never read as a pass.
+    missing = sorted({r.check_id for r in report.results if r.status is Status.NOT_RUN
+                      and r.severity.rank >= report.fail_on.rank and not r.summary.startswith("dynamic checks run only")})
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        return "⚠", f"NO FAILURE FOUND, but {len(missing)} check(s) at or above {report.fail_on.value} did not run ({shown})"
+    if statuses & {Status.WARN, Status.FAIL, Status.ERROR}:
+        return "⚠", "NO FAILURE at or above the fail-on severity; warnings below it to review"
     if Status.NOT_RUN in statuses:
+        if all(r.summary.startswith("dynamic checks run only") for r in report.results if r.status is Status.NOT_RUN):
+            return "✔", "PASS (dynamic checks not requested)"
         return "✔", "NO FAILURE (some checks not run)"
     return "✔", "PASS"
 
@@ -69,7 +78,9 @@ def significance_cell(audit: FolderAudit) -> str:
     text = f"{result.status.symbol} {result.status.value}"
     p = result.data.get("pvalue")
     if isinstance(p, (int, float)):
-        text += f" p={p:.3g}"
+        from ..stats import format_p
+
+        text += f" p={format_p(p)}"
     if audit.baseline and result.status in (Status.PASS, Status.FAIL, Status.WARN, Status.ERROR):
         text += f" vs {audit.baseline}"
     return text

@@ -43,6 +43,10 @@ class FolderJSON(TypedDict):
     commit: Optional[str]  # last git commit touching the folder, when known
     claimed_bpb: Optional[float]
     baseline: Optional[str]  # folder the significance checks compared against
+    baseline_note: str  # how the baseline was chosen (PR order), or why there is none
+    pr: Optional[int]  # the PR that added the folder (0: launch snapshot), when known
+    pr_source: str  # git, readme, submission.json, order-file, or "" (unknown)
+    permalink: Optional[str]  # the folder on GitHub at its commit, when it is in a GitHub checkout
     verdict: Literal["pass", "fail", "warn", "error", "not-run", "not-applicable"]
     counts: dict[str, int]  # status -> number of checks
     results: list[ResultJSON]
@@ -86,6 +90,10 @@ def _folder(a: FolderAudit) -> FolderJSON:
         "commit": a.commit,
         "claimed_bpb": a.claimed_bpb,
         "baseline": a.baseline,
+        "baseline_note": a.baseline_note,
+        "pr": a.pr,
+        "pr_source": a.pr_source,
+        "permalink": a.permalink,
         "verdict": a.verdict.value,
         "counts": a.counts(),
         "results": [

@@ -53,6 +53,8 @@ def _sweep_rows(r: SlotComparison) -> list[list[str]]:
 
 def _context_lines(r: SlotComparison) -> list[str]:
     settings = ", ".join(f"{k}={v}" for k, v in r.settings.items()) or "seed defaults"
+    if "tail" not in r.settings:  # say which window enumeration the numbers use
+        settings += " (windows as the seed enumerates them: tail windows re-score the last targets)"
     share = f" ({100 * r.leak_share:.0f}% of the scored-mask gain)" if r.leak_share is not None else ""
     return [f"Leak = bpb(context, window) − bpb(scored, window) = {r.leak_bpb:+.4f} bpb = {r.leak_nats:+.4f} nats/token{share}",
             f"model: {r.model}; stream: {r.stream} ({r.stream_tokens} tokens); SLOT settings: {settings}",

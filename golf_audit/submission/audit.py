@@ -27,18 +27,22 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
-from ..causality import DEFAULT_TOLERANCE, CausalityResult, audit_source
+from ..causality import DEFAULT_TOLERANCE
 from ..errors import BadInput, CannotConclude
 from ..findings import CheckResult, Evidence, Status, worst
 from . import analyze, fakedata, inline, static
 from .adapter import AdapterFile, load_adapter
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
-from .script_source import ScriptSource
+
+if TYPE_CHECKING:  # torch loads when a script is run, not when its source is only read (static checks)
+    import torch
+
+    from ..causality import CausalityResult
+    from .script_source import ScriptSource
 
 # 24 sequences of 64 + 1: three full batches of 8 sequences; documents of 96-320 tokens.
 DEFAULT_STREAM_TOKENS = 24 * analyze.TINY_SEQ + 1
@@ -99,6 +103,8 @@ class SubmissionAudit:
     compat: str = ""  # how the source was made to run here (PEP 701 downgrade, --python)
     entry: dict[str, Any] = field(default_factory=dict)  # the entry run: seconds, error, line
     checks: list[CheckResult] = field(default_factory=list)  # GA-COVER / GA-DOC results
+    isolation: str = ""  # the sandbox level the child ran under ("" when no child was started)
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # ChildProcess.attempts() of every child
 
 
 @dataclass
@@ -189,6 +195,8 @@ def _exec_open_target(text: str) -> str | None:
 
 def audit_stream(vocab_size: int, length: int, seed: int) -> torch.Tensor:
     """BOS-led documents of random non-control tokens: every 4-gram unique, so rows map back."""
+    import torch
+
     return torch.from_numpy(fakedata.documents(vocab_size, length, seed))
 
 
@@ -246,13 +254,65 @@ def sibling_files(script: Path) -> dict[str, bytes]:
     return out
 
 
+def open_child(script: Path, text: str, *, python: str | None, timeout_s: float, memory_bytes: int,
+               env: dict[str, str], unsafe_no_sandbox: bool, opened: list[ChildProcess]) -> ChildProcess:
+    """The sandboxed child for one run of the script, its folder's support files beside it.
+
+    ``opened`` collects every child of an audit, for the isolation level and the attempts report.
+    """
+    child = ChildProcess(text, python=python, timeout_s=timeout_s, memory_bytes=memory_bytes, extra_env=env,
+                         support_files=sibling_files(script), unsafe_no_sandbox=unsafe_no_sandbox)
+    opened.append(child)
+    return child
+
+
+def _with_children(audit: SubmissionAudit, opened: list[ChildProcess]) -> SubmissionAudit:
+    """Record the isolation level and everything the children tried (they are closed by now)."""
+    if opened:
+        audit.isolation = opened[0].isolation
+        audit.attempts = [a for child in opened for a in child.attempts()]
+    return audit
+
+
+@dataclass
+class StaticView:
+    """What is known of a script without running it: its source, the static findings, its configuration."""
+
+    src: ScriptText
+    tree: ast.Module
+    static: list[CheckResult]
+    variables: list[Any]
+    submitted: dict[str, str]
+    tiny: dict[str, str]
+
+
+def static_view(script: Path, python: str | None = None, env: dict[str, str] | None = None,
+                use_logs: bool = True) -> StaticView:
+    """The static findings of a script, configured as the submitted run (its logs, README commands).
+
+    One function for ``causality`` and ``report``, so both show the same static verdicts.
+    CannotConclude when the source cannot be read or parsed.
+    """
+    src = load_script(script, python)
+    try:
+        tree = ast.parse(src.analysis)
+    except SyntaxError as exc:
+        raise CannotConclude(f"{script}: does not parse (line {exc.lineno}: {exc.msg})") from None
+    results = static.run_all(tree, script.name)
+    variables = analyze.env_vars(tree)
+    submitted = analyze.submitted_config(script.parent, variables) if use_logs else {}
+    tiny = analyze.tiny_env(variables, submitted, env)
+    results = static.configured(results, tree, analyze.flag_values(variables, tiny), variables, submitted)
+    return StaticView(src, tree, results, variables, submitted, tiny)
+
+
 def audit_script(path: str | Path, *, functions: list[str] | None = None, inline_selector: str | None = None,
                  python: str | None = None, flips: int = 64, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE,
                  env: dict[str, str] | None = None, stream_tokens: int = DEFAULT_STREAM_TOKENS,
                  setup_timeout_s: float = 240.0, run_timeout_s: float = 60.0,
                  memory_bytes: int = DEFAULT_MEMORY_BYTES, adapter: str | Path | None = None,
                  budget_s: float = DEFAULT_BUDGET_S, pipeline: str = "auto", use_logs: bool = True,
-                 progress: Callable[[str], None] | None = None) -> SubmissionAudit:
+                 progress: Callable[[str], None] | None = None, unsafe_no_sandbox: bool = False) -> SubmissionAudit:
     """Audit one script (or records folder); CannotConclude when it cannot even be read.
 
     ``budget_s`` bounds the replays of the flip tests (flips per function shrink to fit, never
@@ -263,30 +323,23 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
     """
     started = time.perf_counter()
     say = progress or (lambda _m: None)
+    opened: list[ChildProcess] = []
     script = resolve_script(path)
     if script.stat().st_size == 0:
         return _combine(str(script), [FunctionVerdict("<script>", 0, Status.ERROR, "the script is empty (0 bytes): "
                         "there is no code to audit")], [], ScriptText(script, "", "", 0, []), {}, stream_tokens,
                         tolerance, time.perf_counter() - started)
-    src = load_script(script, python)
-    try:
-        tree = ast.parse(src.analysis)
-    except SyntaxError as exc:
-        raise CannotConclude(f"{script}: does not parse (line {exc.lineno}: {exc.msg})") from None
-    static_results = static.run_all(tree, script.name)
-    variables = analyze.env_vars(tree)
-    submitted = analyze.submitted_config(script.parent, variables) if use_logs else {}
-    tiny = analyze.tiny_env(variables, submitted, env)
-    static_results = static.configured(static_results, tree, analyze.flag_values(variables, tiny), variables,
-                                       submitted)
+    view = static_view(script, python, env, use_logs)
+    src, tree, static_results, variables, submitted, tiny = (view.src, view.tree, view.static, view.variables,
+                                                             view.submitted, view.tiny)
     if adapter is not None:
         adapter_file = load_adapter(adapter)
         tiny.update(adapter_file.env)
         tiny.update(env or {})
         verdicts = _adapter_audit(script, src, adapter_file, tiny, python, flips, seed, tolerance, stream_tokens,
-                                  setup_timeout_s, run_timeout_s, memory_bytes, say)
-        return _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
-                        time.perf_counter() - started)
+                                  setup_timeout_s, run_timeout_s, memory_bytes, say, unsafe_no_sandbox, opened)
+        return _with_children(_combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
+                                       time.perf_counter() - started), opened)
     try:
         scoring = analyze.scoring_functions(tree, functions)
         blocks = [] if functions else inline.inline_blocks(tree, inline_selector, {f.name for f in scoring})
@@ -302,7 +355,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                         time.perf_counter() - started, [coverage_check(script.name, None, tree, [])])
     run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
                       setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say,
-                      _static_outside(static_results, scoring), blocks)
+                      _static_outside(static_results, scoring), blocks, unsafe=unsafe_no_sandbox, opened=opened)
     verdicts, checks, entry = run.execute()
     if entry.get("error") and "calls" in entry and not entry["calls"] and stream_tokens == DEFAULT_STREAM_TOKENS:
         # It failed before any scoring call: some scripts derive sizes that need longer sequences
@@ -312,7 +365,8 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
         tiny = analyze.tiny_env(variables, submitted, env, seq=2 * analyze.TINY_SEQ)
         run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance,
                           24 * 2 * analyze.TINY_SEQ + 1, setup_timeout_s, run_timeout_s, memory_bytes, budget_s,
-                          pipeline, say, _static_outside(static_results, scoring), blocks, row_len=2 * analyze.TINY_SEQ)
+                          pipeline, say, _static_outside(static_results, scoring), blocks, row_len=2 * analyze.TINY_SEQ,
+                          unsafe=unsafe_no_sandbox, opened=opened)
         retry = run.execute()
         if not (retry[2].get("error") and not retry[2].get("calls", 0)):
             verdicts, checks, entry = retry
@@ -321,7 +375,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
     static_results = _unreached(static_results, verdicts, scoring, entry)
     audit = _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
                      time.perf_counter() - started, checks, entry)
-    return audit
+    return _with_children(audit, opened)
 
 
 def _unreached(results: list[CheckResult], verdicts: list[FunctionVerdict], scoring: list[analyze.ScoringFunction],
@@ -352,7 +406,10 @@ class _DynamicRun:
                  env: dict[str, str], python: str | None, flips: int, seed: int, tolerance: float,
                  stream_tokens: int, setup_timeout_s: float, run_timeout_s: float, memory_bytes: int,
                  budget_s: float, pipeline: str, say: Callable[[str], None], static_outside: list[str],
-                 blocks: list[Any] | None = None, row_len: int = ROW_LEN) -> None:
+                 blocks: list[Any] | None = None, row_len: int = ROW_LEN, unsafe: bool = False,
+                 opened: list[ChildProcess] | None = None) -> None:
+        self.unsafe = unsafe
+        self.opened = opened if opened is not None else []
         self.blocks = blocks or []
         self.row_len = row_len
         self.static_outside = static_outside  # static leak findings in code outside the scoring functions
@@ -368,9 +425,9 @@ class _DynamicRun:
         names = [f.name for f in self.scoring if f.why != "inline eval block"]
         tokens = audit_stream(self.vocab, self.stream_tokens, self.seed)
         self.say(f"running {self.script.name}'s own entry point in the sandboxed child")
-        with ChildProcess(self.src.run, python=self.python, timeout_s=self.run_timeout_s,
-                          memory_bytes=self.memory_bytes, extra_env=self.env,
-                          support_files=sibling_files(self.script)) as child:
+        with open_child(self.script, self.src.run, python=self.python, timeout_s=self.run_timeout_s,
+                        memory_bytes=self.memory_bytes, env=self.env, unsafe_no_sandbox=self.unsafe,
+                        opened=self.opened) as child:
             setup = {"script": str(child.script), "scoring": names, "seed": self.seed, "row_len": self.row_len,
                      "vocab": self.vocab, "tokens": tokens.tolist(),
                      "resume": analyze.resume_modes(analyze.env_vars(self.tree), self.script.parent),
@@ -446,6 +503,9 @@ class _DynamicRun:
 
     def _flip_test(self, child: ChildProcess, fn: analyze.ScoringFunction, call: dict[str, Any],
                    tokens: torch.Tensor, budget: float) -> FunctionVerdict:
+        from ..causality import audit_source
+        from .script_source import ScriptSource
+
         started = time.perf_counter()
         source = ScriptSource(child, int(call["id"]), self.vocab, fn.name)
         verdict = FunctionVerdict(fn.name, fn.line, Status.ERROR, "", call_line=call["call_line"], calls=call["total"])
@@ -516,10 +576,14 @@ def _reported_call(calls: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def _adapter_audit(script: Path, src: ScriptText, adapter_file: AdapterFile, env: dict[str, str], python: str | None,
                    flips: int, seed: int, tolerance: float, stream_tokens: int, setup_timeout_s: float,
-                   run_timeout_s: float, memory_bytes: int, say: Callable[[str], None]) -> list[FunctionVerdict]:
+                   run_timeout_s: float, memory_bytes: int, say: Callable[[str], None], unsafe_no_sandbox: bool,
+                   opened: list[ChildProcess]) -> list[FunctionVerdict]:
+    from ..causality import audit_source
+    from .script_source import ScriptSource
+
     say(f"starting the sandboxed child for {script.name} with adapter {adapter_file.path}")
-    with ChildProcess(src.run, python=python, timeout_s=run_timeout_s, memory_bytes=memory_bytes, extra_env=env,
-                      support_files=sibling_files(script)) as child:
+    with open_child(script, src.run, python=python, timeout_s=run_timeout_s, memory_bytes=memory_bytes, env=env,
+                    unsafe_no_sandbox=unsafe_no_sandbox, opened=opened) as child:
         setup = {"script": str(child.script), "seed": seed, "row_len": ROW_LEN, "adapter_source": adapter_file.source,
                  "adapter_path": adapter_file.path}
         try:

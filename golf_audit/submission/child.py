@@ -161,6 +161,7 @@ class Session:
 
 
 def main() -> None:
+    from . import guard; guard.install(main=True)  # noqa: E702 - limits and attempt recording, before anything else
     global PROTOCOL_OUT
     PROTOCOL_OUT = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the script's prints go to stderr, never into the protocol

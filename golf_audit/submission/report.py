@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..causality.engine import CausalityResult
 from ..causality.report import AuditedSubject, CausalityReport
 from ..findings import CheckResult, Status
+from . import sandbox
 from .audit import FunctionVerdict, SubmissionAudit
 
 STREAM_FLIP_NOTE = "stream flips only: a script reads inputs and targets from one stream"
@@ -71,6 +72,7 @@ def to_causality_report(audit: SubmissionAudit, flips: int, seed: int, norm_tole
     subjects = [_function_subject(v, audit) for v in audit.functions]
     subjects += [_check_subject(c, audit, "static") for c in audit.static if c.status is not Status.PASS]
     subjects += [_check_subject(c, audit, "dynamic") for c in audit.checks]
+    subjects += sandbox.report_subjects(audit)  # what the code tried, whatever the verdict
     wrapper = f"; {audit.layers} self-extracting layer(s) decoded" if audit.layers else ""
     followed = f"; followed exec(open()) to {', '.join(audit.followed)}" if audit.followed else ""
     compat = f"; {audit.compat}" if audit.compat else ""
@@ -80,7 +82,7 @@ def to_causality_report(audit: SubmissionAudit, flips: int, seed: int, norm_tole
     concerns = ", ".join(f"{c.concern} {c.status.value}" for c in audit.concerns.values())
     model = (f"submission script {audit.path}{wrapper}{followed}{compat}; verdict {audit.status.value}, decided by "
              f"{audit.decided_by} evidence ({concerns}); its own entry point at a tiny configuration on synthetic "
-             f"data, fp32, CPU shims{entry}")
+             f"data, fp32, CPU shims{entry}; {sandbox.isolation_text(audit.isolation)}")
     return CausalityReport("script", model, "synthetic documents (every 4-gram unique)", audit.stream_tokens,
                            dict(sorted(audit.env.items())), flips, seed, audit.tolerance, norm_tolerance, 1,
                            subjects, audit.seconds)

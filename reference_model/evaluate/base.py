@@ -12,10 +12,16 @@ Every evaluator:
     (the target-flip test);
   * never mutates the model it is given (adaptive evaluators work on a deep copy);
   * is deterministic for a fixed ``seed`` setting: two runs give bit-identical NLLs on CPU.
+
+Under ``record_events()`` every scoring is also kept as one event row (target index, start
+of the window that scored it, NLL) in scoring order, duplicates included: the seed PR's own
+bookkeeping, which the fidelity vectors are stated in.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
@@ -33,7 +39,11 @@ class Scored:
 
     ``nll[i]``/``count[i]``: NLL (nats, float64) of target i and how many times it was scored
     (NaN / 0 where never scored; the last scoring's value where scored more than once).
-    The sums count every scoring, duplicates included, exactly as the records do.
+    The sums count every scoring, duplicates included, exactly as the records do, and
+    ``nll_sum`` is accumulated the way the seed accumulates it for that evaluator (e.g. fp32
+    batch means times counts for ``standard``), so it can differ from a float64 sum of the
+    per-target values in the last digits. ``events``: (target_index, window_start, nll)
+    arrays, one row per scoring in scoring order, when recorded (``record_events()``).
     """
 
     nll: np.ndarray  # (N-1,) float64
@@ -43,6 +53,7 @@ class Scored:
     bytes: int
     logprobs: dict[int, np.ndarray] = field(default_factory=dict)  # target index -> (V,) float64
     info: dict[str, Any] = field(default_factory=dict)
+    events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def val_loss(self) -> float:
@@ -106,11 +117,25 @@ def enumerate_windows(num_targets: int, seq_len: int, stride: int, tail: str = "
     return windows
 
 
+_RECORD_EVENTS: contextvars.ContextVar[bool] = contextvars.ContextVar("record_events", default=False)
+
+
+@contextlib.contextmanager
+def record_events():
+    """Within this block, evaluators keep every scoring as an event row (``Scored.events``)."""
+    token = _RECORD_EVENTS.set(True)
+    try:
+        yield
+    finally:
+        _RECORD_EVENTS.reset(token)
+
+
 class ScoreAccumulator:
     """Collects per-target NLLs and bytes from windows; finishes into a ``Scored``.
 
     Sums are float64 and, under torch.distributed, all-reduced across ranks like the
-    training code's validation (each rank scores a disjoint subset of windows).
+    training code's validation (each rank scores a disjoint subset of windows). Events are
+    this rank's own.
     """
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, luts: ByteLUTs,
@@ -124,21 +149,51 @@ class ScoreAccumulator:
         self.bytes = 0
         self.wanted = set(int(p) for p in logprob_positions)
         self.logprobs: dict[int, np.ndarray] = {}
+        self.events: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = [] if _RECORD_EVENTS.get() else None
+        self.once_last: Window | None = None
+        self.once = [0.0, 0, 0]  # nll_sum, tokens, bytes of the scorings an exactly-once enumeration keeps
 
-    def add(self, positions: torch.Tensor, nll: torch.Tensor, logprob_rows: Callable[[list[int]], torch.Tensor] | None = None) -> None:
+    def count_once(self, num_targets: int, seq_len: int, stride: int) -> None:
+        """Also total the scorings that ``tail=once`` would make (``info["once"]``).
+
+        The exactly-once windows are the records' windows up to the first one reaching the
+        end, which scores from where its predecessor stopped; every later records window
+        only re-scores. So dropping those scorings (by window start, which is rank
+        independent) gives the exactly-once numbers from the same run: exactly, when a
+        window's scores do not depend on its batch (sliding); for SLOT, whose batch shares
+        the loss normalisation, they are the first scoring of each target in this run.
+        """
+        self.once_last = enumerate_windows(num_targets, seq_len, stride, "once")[-1]
+
+    def add(self, positions: torch.Tensor, nll: torch.Tensor, logprob_rows: Callable[[list[int]], torch.Tensor] | None = None,
+            *, window_start: torch.Tensor | None = None, total: float | None = None) -> None:
         """Record NLLs (any float dtype) for 1-D target ``positions``.
 
         ``logprob_rows(idx)`` returns full log-probability rows for the entries ``idx`` of
-        ``positions``; it is only called for positions someone asked for.
+        ``positions``; it is only called for positions someone asked for. ``window_start``
+        (per position) labels the events; ``total`` replaces the float64 sum of ``nll`` in
+        ``nll_sum`` when an evaluator reproduces the seed's own accumulation.
         """
         pos = positions.detach().cpu().numpy().astype(np.int64)
         vals = nll.detach().double().cpu().numpy()
         self.nll[pos] = vals
         np.add.at(self.count, pos, 1)
-        self.nll_sum += float(vals.sum())
+        self.nll_sum += float(vals.sum()) if total is None else float(total)
+        ws = None if window_start is None else window_start.detach().cpu().numpy().astype(np.int64)
+        if self.events is not None:
+            self.events.append((pos, np.full(pos.size, -1, dtype=np.int64) if ws is None else ws, vals))
         self.tokens += int(pos.size)
         t = torch.from_numpy(pos)
-        self.bytes += int(self.luts.target_bytes(self.inputs[t].cpu(), self.targets[t].cpu()).sum())
+        nbytes = self.luts.target_bytes(self.inputs[t].cpu(), self.targets[t].cpu()).numpy()
+        self.bytes += int(nbytes.sum())
+        if self.once_last is not None:
+            if ws is None:
+                raise ValueError("count_once needs the window start of every scoring")
+            last = self.once_last
+            keep = (ws < last.start) | ((ws == last.start) & (pos >= last.score_from))
+            self.once[0] += float(vals[keep].sum())
+            self.once[1] += int(keep.sum())
+            self.once[2] += int(nbytes[keep].sum())
         if self.wanted and logprob_rows is not None:
             idx = [k for k, p in enumerate(pos.tolist()) if p in self.wanted]
             if idx:
@@ -147,12 +202,24 @@ class ScoreAccumulator:
                     self.logprobs[int(pos[k])] = row
 
     def finish(self, **info: Any) -> Scored:
-        nll_sum, tokens, nbytes = self.nll_sum, self.tokens, self.bytes
+        sums = [self.nll_sum, self.tokens, self.bytes, *self.once]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            t = torch.tensor([nll_sum, tokens, nbytes], dtype=torch.float64)
+            info["rank_totals"] = {"rank": torch.distributed.get_rank(), "nll_sum": self.nll_sum, "tokens": self.tokens,
+                                   "bytes": self.bytes}  # this rank's share, before the all-reduce
+            t = torch.tensor(sums, dtype=torch.float64)
             torch.distributed.all_reduce(t)
-            nll_sum, tokens, nbytes = float(t[0]), int(t[1]), int(t[2])
-        scored = Scored(self.nll, self.count, nll_sum, tokens, nbytes, self.logprobs, dict(info))
+            sums = t.tolist()
+        nll_sum, tokens, nbytes = float(sums[0]), int(sums[1]), int(sums[2])
+        if self.once_last is not None:
+            o_sum, o_tok, o_bytes = float(sums[3]), int(sums[4]), int(sums[5])
+            info["once"] = {"val_loss": o_sum / o_tok if o_tok else float("nan"),
+                            "val_bpb": o_sum / LN2 / o_bytes if o_bytes else float("nan"),
+                            "tokens": o_tok, "bytes": o_bytes}
+        events = None
+        if self.events is not None:
+            parts = self.events or [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))]
+            events = tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+        scored = Scored(self.nll, self.count, nll_sum, tokens, nbytes, self.logprobs, dict(info), events)
         scored.info.setdefault("duplicate_scorings", scored.duplicate_scorings)
         return scored
 

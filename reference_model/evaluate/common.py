@@ -2,8 +2,13 @@
 
 The head is applied only to the positions an evaluator needs (``gather``), never to whole
 windows: that is where the time goes on a small model (vocab x positions), and it is what
-lets SLOT be fast. All evaluators go through ``head_logits`` so that, for example, SLOT with
-zero steps reproduces sliding-window NLLs.
+lets SLOT be fast. It is a per-row product, so the logits of a row are the ones the seed's
+full-window head gives. All evaluators go through ``head_logits`` so that, for example, SLOT
+with zero steps reproduces sliding-window NLLs (on CPU; see ``head_logits`` for CUDA).
+
+Windows are always padded to ``seq_len`` as the seed pads them: the padding never reaches
+an earlier position (causal attention), but the padded length sets the RoPE base once it
+exceeds 1024 (``model.rope_inv_freq``), so a short last batch must not be shorter.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Window, enumerate_windows
+from .memo import memoized, tensor_key
 
 TAILS = ("once", "records")
 
@@ -54,9 +60,19 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def rank_share(items: Sequence) -> Sequence:
-    """This rank's contiguous share of ``items`` (the records split windows the same way)."""
+SPLITS = ("contiguous", "strided")
+
+
+def rank_share(items: Sequence, split: str = "contiguous") -> Sequence:
+    """This rank's share of ``items``.
+
+    contiguous: ``items[n*r//W : n*(r+1)//W]``, the seed's split for standard and sliding;
+    strided: ``items[r::W]``, the seed's split of SLOT windows.
+    """
+    check_choice("split", split, SPLITS)
     rank, world = dist_info()
+    if split == "strided":
+        return items[rank::world]
     n = len(items)
     return items[n * rank // world : n * (rank + 1) // world]
 
@@ -82,11 +98,14 @@ class WindowBatch:
     rows: torch.Tensor  # (P,) window index within the batch
     cols: torch.Tensor  # (P,) position within the window
     targets_idx: torch.Tensor  # (P,) target index in the stream
+    window_start: torch.Tensor  # (P,) stream index where the position's window starts
 
 
-def make_batch(inputs: torch.Tensor, windows: Sequence[Window], spans: Sequence[tuple[int, int]]) -> WindowBatch:
-    """Pad ``windows`` into a batch; ``spans[k]`` = (lo, hi) window-relative positions wanted."""
-    T = max(w.length for w in windows)
+def make_batch(inputs: torch.Tensor, windows: Sequence[Window], spans: Sequence[tuple[int, int]],
+               pad_to: int = 0) -> WindowBatch:
+    """Pad ``windows`` into a (B, max(pad_to, longest window)) batch; ``spans[k]`` = (lo, hi)
+    window-relative positions wanted."""
+    T = max(pad_to, max(w.length for w in windows))
     x = torch.zeros(len(windows), T, dtype=torch.long)
     rows, cols = [], []
     for k, (w, (lo, hi)) in enumerate(zip(windows, spans)):
@@ -95,7 +114,7 @@ def make_batch(inputs: torch.Tensor, windows: Sequence[Window], spans: Sequence[
         cols.append(torch.arange(lo, hi, dtype=torch.long))
     rows_t, cols_t = torch.cat(rows), torch.cat(cols)
     starts = torch.tensor([w.start for w in windows], dtype=torch.long)
-    return WindowBatch(x, rows_t, cols_t, starts[rows_t] + cols_t)
+    return WindowBatch(x, rows_t, cols_t, starts[rows_t] + cols_t, starts[rows_t])
 
 
 def scored_spans(windows: Sequence[Window]) -> list[tuple[int, int]]:
@@ -127,18 +146,42 @@ def apply_softcap(z: torch.Tensor, cap: float) -> torch.Tensor:
     return cap * torch.tanh(z / cap) if cap > 0 else z
 
 
-def head_logits(model: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:
-    """Softcapped fp32 logits for flat hidden states (P, d) -> (P, V)."""
+def head_logits(model: torch.nn.Module, h: torch.Tensor, fp32: bool = False) -> torch.Tensor:
+    """Softcapped logits for flat hidden states (P, d) -> (P, V), returned as fp32.
+
+    On CPU everything is fp32. On CUDA the seed runs the head of its standard and sliding
+    evals under bf16 autocast (bf16 product, bf16 tanh), which this reproduces unless
+    ``fp32`` (SLOT's head is fp32 in the seed).
+    """
+    if h.is_cuda and not fp32:
+        W = model.output_weight().detach().to(torch.bfloat16)
+        return apply_softcap(F.linear(h.to(torch.bfloat16), W), softcap(model)).float()
     return apply_softcap(F.linear(h, output_weight(model)), softcap(model))
 
 
+@dataclass
+class ScoredBatch:
+    """One batch of windows at its scored positions: logits and where they belong."""
+
+    targets_idx: torch.Tensor  # (P,) target index in the stream
+    window_start: torch.Tensor  # (P,) start of the window that scores it
+    logits: torch.Tensor  # (P, V) fp32
+
+
 def iter_scored_logits(model: torch.nn.Module, inputs: torch.Tensor, windows: Sequence[Window],
-                       batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """For each batch of windows: (target indices (P,), logits (P, V)) at the scored positions only."""
+                       batch: int, pad_to: int = 0) -> Iterator[ScoredBatch]:
+    """For each batch of windows (padded to ``pad_to``): the logits at the scored positions only."""
     for group in batched(windows, batch):
-        wb = make_batch(inputs, group, scored_spans(group))
-        h = hidden_states(model, wb.x)
-        yield wb.targets_idx, head_logits(model, h[wb.rows.to(h.device), wb.cols.to(h.device)])
+        wb = make_batch(inputs, group, scored_spans(group), pad_to)
+
+        def compute(wb: WindowBatch = wb) -> torch.Tensor:
+            h = hidden_states(model, wb.x)
+            return head_logits(model, h[wb.rows.to(h.device), wb.cols.to(h.device)])
+
+        # The logits depend only on the model, the padded inputs and the positions (memo.py).
+        logits = memoized(model, lambda wb=wb: ("scored_logits", tensor_key(wb.x), tensor_key(wb.rows), tensor_key(wb.cols)),
+                          compute)
+        yield ScoredBatch(wb.targets_idx, wb.window_start, logits)
 
 
 def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -63,13 +63,14 @@ class NgramTarget(Evaluator):
         s = self.settings
         check_positive(order=s.order, buckets=s.buckets)
         inputs, tgt = split_stream(tokens, targets)
+        seq_len, _ = resolve_geometry(model, s.seq_len, s.stride)
         windows = rank_share(sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail))
         wanted = set(int(p) for p in logprob_positions)
         # Model log-probs of each scoring (duplicates kept), plus full rows where asked.
         scorings: list[tuple[int, float]] = []
         model_rows: dict[int, np.ndarray] = {}
-        for tpos, logits in iter_scored_logits(model, inputs, windows, s.batch):
-            logp = torch.log_softmax(logits, dim=-1)
+        for sb in iter_scored_logits(model, inputs, windows, s.batch, pad_to=seq_len):
+            tpos, logp = sb.targets_idx, torch.log_softmax(sb.logits, dim=-1)
             picked = logp.gather(1, tgt[tpos].to(logp.device)[:, None]).squeeze(1).double().cpu().numpy()
             scorings.extend(zip(tpos.tolist(), picked.tolist()))
             for k, p in enumerate(tpos.tolist()):
@@ -133,7 +134,7 @@ class TwoPass(Evaluator):
         seq_len, _ = resolve_geometry(model, s.seq_len, s.stride)
         windows = rank_share(sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail))
         first = ScoreAccumulator(inputs, tgt, luts, ())
-        score_windows(first, model, windows, s.batch)
+        score_windows(first, model, windows, s.batch, pad_to=seq_len)
         first_pass = first.finish()
         torch.manual_seed(s.seed)
         adapted = frozen_copy(model)
@@ -142,7 +143,7 @@ class TwoPass(Evaluator):
         train_on_span(adapted, opt, params, inputs, tgt, 0, tgt.numel(), seq_len=seq_len, batch=s.batch,
                       epochs=s.epochs, grad_clip=s.grad_clip)
         acc = ScoreAccumulator(inputs, tgt, luts, logprob_positions)
-        score_windows(acc, adapted, windows, s.batch)
+        score_windows(acc, adapted, windows, s.batch, pad_to=seq_len)
         return acc.finish(evaluator=self.describe(), windows=len(windows),
                           first_pass_val_bpb=first_pass.val_bpb, first_pass_val_loss=first_pass.val_loss)
 
@@ -175,12 +176,13 @@ class Unnormalized(Evaluator):
         if s.boost < 0:
             raise ValueError(f"setting boost={s.boost} must be >= 0")
         inputs, tgt = split_stream(tokens, targets)
+        seq_len, _ = resolve_geometry(model, s.seq_len, s.stride)
         windows = sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail)
         acc = ScoreAccumulator(inputs, tgt, luts, logprob_positions)
-        for tpos, logits in iter_scored_logits(model, inputs, rank_share(windows), s.batch):
+        for sb in iter_scored_logits(model, inputs, rank_share(windows), s.batch, pad_to=seq_len):
             # The scored "log-probability" is log(p + boost): deliberately not a distribution.
-            boosted = torch.log(torch.softmax(logits.double(), dim=-1) + s.boost)
-            nll = -boosted.gather(1, tgt[tpos].to(boosted.device)[:, None]).squeeze(1)
-            acc.add(tpos, nll, lambda idx, b=boosted: b[idx])
+            boosted = torch.log(torch.softmax(sb.logits.double(), dim=-1) + s.boost)
+            nll = -boosted.gather(1, tgt[sb.targets_idx].to(boosted.device)[:, None]).squeeze(1)
+            acc.add(sb.targets_idx, nll, lambda idx, b=boosted: b[idx], window_start=sb.window_start)
         return acc.finish(evaluator=self.describe(), windows=len(windows))
 

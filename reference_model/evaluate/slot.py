@@ -1,14 +1,19 @@
 """``slot``: the seed PR's SLOT and its variants (DOMAIN.md §3), one evaluator with settings.
 
-For each batch of ``batch`` sliding windows, with the model frozen:
+For each batch of ``batch`` sliding windows (padded to ``seq_len``), with the model frozen:
 
     H      = forward_hidden(x) under no-grad, cast to fp32             (B, T, d)
-    delta  = zeros (B, 1, d)  [delta=window]  or (1, 1, d) [delta=batch]
-    bias   = zeros (B, 1, V)  [delta=window]  or (1, 1, V) [delta=batch]   (logit_bias=true)
-    logits = c * tanh(((H + delta) @ W^T + bias) / c)                     (tied head, softcap c)
+    delta  = zeros (B, 1, d)  [delta=window]  or (1, 1, d) [delta=batch]   fp32
+    bias   = zeros (B, 1, V)  [delta=window]  or (1, 1, V) [delta=batch]   fp32 (logit_bias=true)
+    logits = c * tanh(((H + delta) W^T + bias) / c)                      (fp32 head W, softcap c)
     loss   = mean NLL over the mask positions of the whole batch
-    AdamW(lr cosine lr -> lr_min over ``steps``, betas, eps, wd) on (delta, bias)
-    then the scored positions are scored with the optimized delta/bias.
+    AdamW(betas, eps, wd) on (delta, bias), ``steps`` steps, the lr of step i (i = 0..steps-1)
+           lr_min + (lr - lr_min) (1 + cos(pi i / steps)) / 2   (the seed's: it never reaches lr_min)
+    then the scored positions are scored with the optimized delta/bias; the total adds each
+    window's NLLs summed in fp32, in float64 (the seed's accumulation).
+
+The defaults are the seed's (mask=scored, delta=window, 16 steps, lr 0.008 -> 0.0008, AdamW
+(0.9, 0.999), eps 1e-5, wd 1e-8, 32 windows per batch, tail=records).
 
 mask=scored (the seed): the mask *is* the scored positions, so each target helps fit the
 parameters that then score it: not causal. mask=context: positions [0, s) of the window, all
@@ -20,12 +25,14 @@ Speed (impl=fast, the default). Only masked and scored positions ever reach the 
 because (H + delta) W^T = H W^T + delta W^T, the (P, V) product H W^T is computed once per
 batch; each step then costs one (G, d) x (d, V) product plus elementwise work on the masked
 rows, with the gradient written out by hand (softmax - onehot, through tanh, summed per
-group). impl=reference is the straightforward full-window autograd version (as the seed
-PR runs it), kept for the equivalence test and the benchmark.
+group). The final scoring uses the seed's form ((H + delta) W^T + bias) row by row.
+impl=reference is the seed's way: full-window logits and autograd every step with
+torch.optim.AdamW, kept for the equivalence test (<= 1e-6 bpb) and the benchmark.
 
-Distributed: each rank batches its own contiguous share of the windows, as the seed does, so
-batch composition depends on the world size, and with it the result (the loss is a mean over
-the batch and AdamW's eps is not scale-free): compare SLOT numbers at equal world size.
+Distributed: rank r takes the windows ``[r::world_size]`` (strided, the seed's split) and
+batches them itself, so batch composition depends on the world size, and with it the result
+(the loss is a mean over the batch and AdamW's eps is not scale-free): compare SLOT numbers
+at equal world size.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ import torch.nn.functional as F
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, Window, register, split_stream
 from .common import (TAILS, apply_softcap, batched, check_choice, check_positive, hidden_states, make_batch, model_device,
-                     output_weight, rank_share, scored_spans, sliding_windows, softcap)
+                     output_weight, rank_share, resolve_geometry, scored_spans, sliding_windows, softcap)
+from .memo import memoized, tensor_key
 
 
 @dataclass
@@ -57,7 +65,7 @@ class SlotSettings:
     batch: int = 32  # windows per SLOT batch (SLOT_BATCH_SEQS)
     stride: int = 0  # sliding stride; 0 = the model's EVAL_STRIDE (64 in the seed)
     seq_len: int = 0  # window length; 0 = the model's EVAL_SEQ_LEN (2048 in the seed)
-    tail: str = "once"  # once | records (records re-score the tail, as the seed PR)
+    tail: str = "records"  # records: the seed's windows (re-score the tail) | once: every target scored once
     seed: int = 0  # unused by the algorithm (no randomness); kept for a uniform interface
     impl: str = "fast"  # fast | reference (full-window autograd, for tests and the benchmark)
 
@@ -72,10 +80,9 @@ class SlotSettings:
 
 
 def cosine_lr(step: int, steps: int, lr: float, lr_min: float) -> float:
-    """The seed's schedule: lr at the first step, lr_min at the last."""
-    if steps <= 1:
-        return lr
-    return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * step / (steps - 1)))
+    """The seed's schedule: ``lr`` at step 0, then a cosine towards ``lr_min`` reached at step
+    ``steps``, which is never run (the last step, ``steps - 1``, is still above lr_min)."""
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * step / steps))
 
 
 class AdamW:
@@ -124,11 +131,19 @@ class Slot(Evaluator):
               targets: torch.Tensor | None = None, logprob_positions: Sequence[int] = ()) -> Scored:
         s = self.settings
         inputs, tgt = split_stream(tokens, targets)
+        seq_len, stride = resolve_geometry(model, s.seq_len, s.stride)
         windows = sliding_windows(model, tgt.numel(), s.seq_len, s.stride, s.tail)
         acc = ScoreAccumulator(inputs, tgt, luts, logprob_positions)
+        if s.tail == "records":
+            acc.count_once(tgt.numel(), seq_len, stride)
         run = self._batch_fast if s.impl == "fast" else self._batch_reference
-        for group in batched(rank_share(windows), s.batch):
-            run(model, acc, group)
+        for group in batched(rank_share(windows, "strided"), s.batch):
+            lo, hi = min(w.start for w in group), max(w.end for w in group)
+            # A batch reads only its own windows' inputs and targets (see memo.py).
+            key = lambda: ("slot", self.describe(), seq_len, tuple((w.start, w.end, w.score_from) for w in group),  # noqa: E731
+                           tensor_key(inputs[lo:hi]), tensor_key(tgt[lo:hi]))
+            out = memoized(model, key, lambda: run(model, acc, group, seq_len))
+            add_by_window(acc, out, group)
         return acc.finish(evaluator=self.describe(), windows=len(windows))
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
@@ -142,31 +157,27 @@ class Slot(Evaluator):
 
     # ------------------------------------------------------------------ fast path
 
-    def _batch_fast(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window]) -> None:
+    def _batch_fast(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window], seq_len: int) -> "SlotBatch":
         s = self.settings
         device = model_device(model)
         W = output_weight(model)  # (V, d)
         cap = softcap(model)
-        wb = make_batch(acc.inputs, windows, scored_spans(windows))
+        wb = make_batch(acc.inputs, windows, scored_spans(windows), pad_to=seq_len)
         H = hidden_states(model, wb.x)  # (B, T, d)
         G = len(windows) if s.delta == "window" else 1
         delta = torch.zeros(G, W.size(1), device=device)
         bias = torch.zeros(G, W.size(0), device=device) if s.logit_bias else None
-
-        def shift() -> torch.Tensor:  # (G, V): delta W^T (+ bias)
-            out = F.linear(delta, W)
-            return out + bias if bias is not None else out
-
         if s.steps > 0:
-            self._fit(H, W, cap, acc, windows, delta, bias, shift)
+            self._fit(H, W, cap, acc, windows, delta, bias)
         rows, cols = wb.rows.to(device), wb.cols.to(device)
         groups = rows if G > 1 else torch.zeros_like(rows)
-        logits = apply_softcap(F.linear(H[rows, cols], W) + shift()[groups], cap)
+        z = F.linear(H[rows, cols] + delta[groups], W)  # the seed's (H + delta) W^T, row by row
+        logits = apply_softcap(z + bias[groups] if bias is not None else z, cap)
         nll = F.cross_entropy(logits, acc.targets[wb.targets_idx].to(device), reduction="none")
-        acc.add(wb.targets_idx, nll, lambda idx: torch.log_softmax(logits[idx], dim=-1))
+        return SlotBatch(wb.targets_idx, wb.window_start, nll, logits)
 
     def _fit(self, H: torch.Tensor, W: torch.Tensor, cap: float, acc: ScoreAccumulator, windows: Sequence[Window],
-             delta: torch.Tensor, bias: torch.Tensor | None, shift) -> None:
+             delta: torch.Tensor, bias: torch.Tensor | None) -> None:
         """The AdamW steps on (delta, bias), computing head logits only on the mask.
 
         Windows are bucketed by mask length (usually: the first window, the regular ones, a
@@ -198,7 +209,10 @@ class Slot(Evaluator):
         n_mask = sum(b[0].shape[0] * b[0].shape[1] for b in buckets)
         opt = AdamW([delta] + ([bias] if bias is not None else []), betas=tuple(s.betas), eps=s.eps, wd=s.wd)
         for step in range(s.steps):
-            sh = shift().mul_(scale)
+            sh = F.linear(delta, W)  # (G, V): delta W^T (+ bias), divided by c below
+            if bias is not None:
+                sh = sh + bias
+            sh.mul_(scale)
             grad_shift = torch.zeros_like(sh)
             for base, onehot_idx, groups in buckets:
                 z = base + sh[groups][:, None, :]
@@ -218,13 +232,13 @@ class Slot(Evaluator):
 
     # ------------------------------------------------------------- reference path
 
-    def _batch_reference(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window]) -> None:
-        """The straightforward version: full-window logits every step, autograd, a (B, T) mask."""
+    def _batch_reference(self, model: torch.nn.Module, acc: ScoreAccumulator, windows: Sequence[Window], seq_len: int) -> "SlotBatch":
+        """The seed's way: full-window logits every step, autograd, a (B, T) mask, torch's AdamW."""
         s = self.settings
         device = model_device(model)
         W = output_weight(model)
         cap = softcap(model)
-        wb = make_batch(acc.inputs, windows, [(0, 0)] * len(windows))
+        wb = make_batch(acc.inputs, windows, scored_spans(windows), pad_to=seq_len)
         B, T = wb.x.shape
         H = hidden_states(model, wb.x)  # (B, T, d)
         y = torch.zeros(B, T, dtype=torch.long)
@@ -238,7 +252,7 @@ class Slot(Evaluator):
         bias = torch.zeros(G, 1, W.size(0), device=device, requires_grad=True) if s.logit_bias else None
 
         def logits_of() -> torch.Tensor:
-            z = (H + delta) @ W.T
+            z = F.linear(H + delta, W)
             return apply_softcap(z + bias if bias is not None else z, cap)
 
         if s.steps > 0 and mask.sum() > 0:
@@ -251,8 +265,29 @@ class Slot(Evaluator):
                 opt.step()
         with torch.no_grad():
             logits = logits_of()
-        for k, w in enumerate(windows):
-            lo = w.score_from - w.start
-            lg = logits[k, lo : w.length]
-            nll = F.cross_entropy(lg, y[k, lo : w.length], reduction="none")
-            acc.add(torch.arange(w.score_from, w.end), nll, lambda idx, lg=lg: torch.log_softmax(lg[idx], dim=-1))
+        rows, cols = wb.rows.to(device), wb.cols.to(device)
+        picked = logits[rows, cols]
+        nll = F.cross_entropy(picked, y[rows, cols], reduction="none")
+        return SlotBatch(wb.targets_idx, wb.window_start, nll, picked)
+
+
+@dataclass
+class SlotBatch:
+    """A SLOT batch's result at its scored positions (window by window, in order)."""
+
+    targets_idx: torch.Tensor  # (P,)
+    window_start: torch.Tensor  # (P,)
+    nll: torch.Tensor  # (P,) fp32
+    logits: torch.Tensor  # (P, V) fp32, with the fitted delta and bias
+
+
+def add_by_window(acc: ScoreAccumulator, out: SlotBatch, windows: Sequence[Window]) -> None:
+    """Add a batch's scored NLLs with the seed's total: each window's NLLs summed in fp32, the
+    window sums added in float64."""
+    total, offset = 0.0, 0
+    for w in windows:
+        n = w.end - w.score_from
+        total += float(out.nll[offset : offset + n].float().sum())
+        offset += n
+    acc.add(out.targets_idx, out.nll, lambda idx: torch.log_softmax(out.logits[idx], dim=-1),
+            window_start=out.window_start, total=total)

@@ -15,6 +15,7 @@ clipped to ``grad_clip`` and, under torch.distributed, averaged across ranks.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -24,8 +25,14 @@ import torch.nn.functional as F
 
 from ..metric import ByteLUTs
 from .base import Evaluator, ScoreAccumulator, Scored, register, split_stream
-from .common import TAILS, batched, check_choice, check_positive, dist_info, frozen_copy, model_device, rank_share, resolve_geometry, sliding_windows
-from .sliding import score_windows
+from .common import (TAILS, batched, check_choice, check_positive, dist_info, frozen_copy, iter_scored_logits, model_device,
+                     rank_share, resolve_geometry, sliding_windows)
+from .memo import memoized, tensor_key
+from .sliding import add_scored_batch
+
+
+def clone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
 
 
 @dataclass
@@ -122,16 +129,31 @@ class TTT(Evaluator):
             p.requires_grad_(True)
         opt = torch.optim.SGD(params, lr=s.lr, momentum=s.momentum)
         acc = ScoreAccumulator(inputs, tgt, luts, logprob_positions)
+        prefix: tuple = ("ttt", self.describe(), seq_len, n)
         for c in range(n_chunks):
             lo, hi = c * s.chunk, min((c + 1) * s.chunk, n)
-            for g in opt.param_groups:
-                g["lr"] = s.lr * 0.5 * (1.0 + math.cos(math.pi * c / n_chunks))
-            train_here = s.order == "train_first" or c < n_chunks - 1
-            if s.order == "train_first":
-                self._train(adapted, opt, params, inputs, tgt, lo, hi, seq_len)
-            score_windows(acc, adapted, rank_share(by_chunk[c]), s.batch)
-            if s.order == "score_first" and train_here:
-                self._train(adapted, opt, params, inputs, tgt, lo, hi, seq_len)
+            mine = rank_share(by_chunk[c])
+            # Everything chunk c reads: its windows and its training span. With the chunks
+            # before it in the key, a repeated prefix of the run is reused exactly (memo.py).
+            a, b = min([lo] + [w.start for w in mine]), max([hi] + [w.end for w in mine])
+            prefix = (prefix, c, tensor_key(inputs[a:b]), tensor_key(tgt[a:b]))
+
+            def run_chunk(c: int = c, lo: int = lo, hi: int = hi, mine: list = mine) -> tuple[list, dict, dict]:
+                for g in opt.param_groups:
+                    g["lr"] = s.lr * 0.5 * (1.0 + math.cos(math.pi * c / n_chunks))
+                if s.order == "train_first":
+                    self._train(adapted, opt, params, inputs, tgt, lo, hi, seq_len)
+                batches = list(iter_scored_logits(adapted, inputs, mine, s.batch, pad_to=seq_len))
+                if s.order == "score_first" and c < n_chunks - 1:
+                    self._train(adapted, opt, params, inputs, tgt, lo, hi, seq_len)
+                return batches, clone_state(adapted.state_dict()), copy.deepcopy(opt.state_dict())
+
+            batches, model_state, opt_state = memoized(model, lambda p=prefix: p, run_chunk)
+            # Continue from the state this prefix produced (a no-op copy when just computed).
+            adapted.load_state_dict(model_state)
+            opt.load_state_dict(copy.deepcopy(opt_state))
+            for sb in batches:
+                add_scored_batch(acc, sb)
         return acc.finish(evaluator=self.describe(), windows=len(windows), chunks=n_chunks)
 
     def _train(self, model, opt, params, inputs, tgt, lo, hi, seq_len) -> None:
