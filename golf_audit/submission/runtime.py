@@ -449,6 +449,8 @@ class ScriptRuntime:
                                                _trace(exc))
         except BaseException as exc:  # noqa: BLE001 - any failure of the script is evidence
             self.entry_error = EntryFailed(f"{type(exc).__name__}: {exc}", script_line(exc, self.script), _trace(exc))
+            # The traceback goes to the child's stderr: its last lines are the report's evidence.
+            sys.stderr.write(f"golf-audit: the script's entry point raised:\n{self.entry_error.trace}\n")
         finally:
             if tracer:
                 tracer.stop()
