@@ -83,3 +83,21 @@ def test_the_real_312_only_records_parse_with_the_same_structure(shared_dir: Pat
         tree = ast.parse(out)
         assert out.count("\n") == src.count("\n")
         assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)], p
+
+
+def test_dependency_scan_of_312_code_uses_the_downgraded_tree(tmp_path: Path) -> None:
+    """A PEP 701 script's imports are found by the ast scan (through the downgrade), not the text fallback."""
+    from golf_audit.source import scan_dependencies
+
+    (tmp_path / "helper_mod.py").write_text("X = 1\n", encoding="utf-8")
+    (tmp_path / "kernel.cpp").write_text("int f() { return 1; }\n", encoding="utf-8")
+    script = tmp_path / "train_gpt.py"
+    script.write_text('d = {"k": 1}\nmsg = f"{d["k"]}"\n'
+                      'def load():\n    import helper_mod; return helper_mod.X\n'
+                      'src = open("kernel.cpp").read()\n', encoding="utf-8")
+    with pytest.raises(SyntaxError):
+        ast.parse(script.read_text(encoding="utf-8"))
+    scan = scan_dependencies(script)
+    names = sorted(f.path.name for f in scan.files)
+    assert names == ["helper_mod.py", "kernel.cpp", "train_gpt.py"], (names, scan.notes)
+    assert not any("scanned as text" in n for n in scan.notes), scan.notes
