@@ -23,6 +23,8 @@ import re
 from pathlib import Path
 from dataclasses import dataclass, field
 
+from . import astmemo
+
 TINY_SEQ = 64  # eval/train sequence length of the audit
 TINY_STRIDE = 16
 TINY_DIM = 64
@@ -85,11 +87,11 @@ class EvalTarget:
 def _env_read(node: ast.AST) -> tuple[str | None, str]:
     if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
             and isinstance(node.args[0].value, str):
-        f = ast.unparse(node.func)
+        f = astmemo.unparse(node.func)
         if f in ("os.environ.get", "os.getenv", "environ.get", "getenv", "_e", "_env"):
-            default = ast.unparse(node.args[1]) if len(node.args) > 1 else "None"
+            default = astmemo.unparse(node.args[1]) if len(node.args) > 1 else "None"
             return node.args[0].value, default
-    if isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("os.environ", "environ"):
+    if isinstance(node, ast.Subscript) and astmemo.unparse(node.value) in ("os.environ", "environ"):
         if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
             return node.slice.value, "<required>"
     return None, ""
@@ -99,18 +101,18 @@ def env_vars(tree: ast.Module) -> list[EnvVar]:
     """Every environment variable the script reads, with the name it is assigned to."""
     out: dict[str, EnvVar] = {}
     hp_classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and "hyperparam" in n.name.lower()]
-    in_hp = {id(n) for c in hp_classes for n in ast.walk(c)}
-    for stmt in ast.walk(tree):
+    in_hp = {id(n) for c in hp_classes for n in astmemo.walk(c)}
+    for stmt in astmemo.walk(tree):
         if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is None:
             continue
         target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
         attr = target.id if isinstance(target, ast.Name) else target.attr if isinstance(target, ast.Attribute) else ""
-        for node in ast.walk(stmt.value):
+        for node in astmemo.walk(stmt.value):
             name, default = _env_read(node)
             if name and name not in out:
                 out[name] = EnvVar(name, attr, default, stmt.lineno, id(stmt) in in_hp, _reads_bool(stmt.value, name))
                 break
-    for node in ast.walk(tree):  # reads not assigned to anything (os.environ.get("X", "0") == "1")
+    for node in astmemo.walk(tree):  # reads not assigned to anything (os.environ.get("X", "0") == "1")
         name, default = _env_read(node)
         if name and name not in out:
             out[name] = EnvVar(name, "", default, getattr(node, "lineno", 0), id(node) in in_hp,
@@ -122,9 +124,9 @@ def _reads_bool(value: ast.expr, name: str) -> bool:
     """The assignment turns the variable into a boolean (a flag, not a number)."""
     if name.upper().endswith(("_ENABLED", "_ENABLE")) or name.upper().startswith("USE_"):
         return True
-    text = ast.unparse(value).replace("'", '"')
+    text = astmemo.unparse(value).replace("'", '"')
     if any(isinstance(c, ast.Call) and any(isinstance(a, ast.Name) and a.id == "bool" for a in c.args)
-           for c in ast.walk(value)):  # _e("SLIDING_EVAL", 0, bool): a typed env helper
+           for c in astmemo.walk(value)):  # _e("SLIDING_EVAL", 0, bool): a typed env helper
         return True
     return text.startswith("bool(") or any(op in text for op in ('== "1"', 'in ("1"', '== "true"', '.lower() in')) \
         or isinstance(value, ast.Compare)
@@ -369,13 +371,13 @@ def find_function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
 
 
 def _bpb_evidence(fn: ast.AST, helpers: set[str]) -> str:
-    for n in ast.walk(fn):
+    for n in astmemo.walk(fn):
         if isinstance(n, ast.Name) and "bpb" in n.id.lower():
             return f"computes {n.id}"
         if isinstance(n, ast.Attribute) and "bpb" in n.attr.lower():
             return f"computes .{n.attr}"
         if isinstance(n, ast.Call):
-            f = ast.unparse(n.func)
+            f = astmemo.unparse(n.func)
             if f in ("math.log", "np.log", "torch.log", "log") and n.args and isinstance(n.args[0], ast.Constant) \
                     and n.args[0].value in (2, 2.0):
                 return "divides by log(2)"
@@ -387,7 +389,7 @@ def _bpb_evidence(fn: ast.AST, helpers: set[str]) -> str:
 def _forwards_args(fn: ast.FunctionDef) -> bool:
     """A wrapper: calls one of its own parameters with ``*args``/``**kwargs`` forwarded."""
     params = {a.arg for a in fn.args.args + fn.args.posonlyargs + fn.args.kwonlyargs}
-    for c in ast.walk(fn):
+    for c in astmemo.walk(fn):
         if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in params \
                 and any(isinstance(a, ast.Starred) for a in c.args):
             return True
@@ -395,7 +397,7 @@ def _forwards_args(fn: ast.FunctionDef) -> bool:
 
 
 def _has_loop(fn: ast.AST) -> bool:
-    return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in ast.walk(fn))
+    return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in astmemo.walk(fn))
 
 
 def bpb_helpers(tree: ast.Module) -> set[str]:
@@ -405,7 +407,7 @@ def bpb_helpers(tree: ast.Module) -> set[str]:
     names = {f.name for f in fns} | {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     out = set()
     for f in fns:
-        calls = {c.func.id for c in ast.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        calls = {c.func.id for c in astmemo.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
         if _bpb_evidence(f, set()) and not _has_loop(f) and len(f.body) <= 12 and not (calls & names - {f.name}) \
                 and not _forwards_args(f):
             out.add(f.name)
@@ -416,8 +418,8 @@ def entry_names(tree: ast.Module) -> set[str]:
     """Functions the ``if __name__ == "__main__":`` block calls (the entry point)."""
     names: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test):
-            for c in ast.walk(node):
+        if isinstance(node, ast.If) and "__name__" in astmemo.unparse(node.test) and "__main__" in astmemo.unparse(node.test):
+            for c in astmemo.walk(node):
                 if isinstance(c, ast.Call) and isinstance(c.func, ast.Name):
                     names.add(c.func.id)
     return names or ({"main"} if find_function(tree, "main") else set())
@@ -437,7 +439,7 @@ def scoring_functions(tree: ast.Module, names: list[str] | None = None) -> list[
     out = []
     for f in fns:
         why = _bpb_evidence(f, helpers)
-        returns = any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(f))
+        returns = any(isinstance(n, ast.Return) and n.value is not None for n in astmemo.walk(f))
         if not why or not returns or f.name in helpers:
             continue
         if f.name in entry or f.name.startswith("train") or f.name == "main" or _forwards_args(f):
@@ -453,10 +455,10 @@ def flag_branches(tree: ast.Module, functions: list[str]) -> list[Branch]:
     """``if`` statements inside the given functions whose test reads a hyperparameter or flag."""
     out = []
     for f in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in functions):
-        for node in ast.walk(f):
+        for node in astmemo.walk(f):
             if not isinstance(node, ast.If) or not node.body:
                 continue
-            test = ast.unparse(node.test)
+            test = astmemo.unparse(node.test)
             if not (_FLAG_ATTR.search(test) or any(w.lower() in test.lower() for w in EVAL_FLAG_WORDS)):
                 continue
             body = (node.body[0].lineno, max(getattr(s, "end_lineno", s.lineno) or s.lineno for s in node.body))
@@ -488,19 +490,19 @@ class Consumer:
 
 
 def _mentions_val(node: ast.AST, val_vars: set[str]) -> str:
-    for n in ast.walk(node):
+    for n in astmemo.walk(node):
         if isinstance(n, ast.Name) and (n.id in val_vars or any(w in n.id.lower() for w in VAL_WORDS)):
             return n.id
         if isinstance(n, ast.Attribute) and any(w in n.attr.lower() for w in VAL_WORDS):
-            return ast.unparse(n)
+            return astmemo.unparse(n)
     return ""
 
 
 def _trains(fn: ast.AST, defs: dict[str, ast.AST], depth: int = 0) -> bool:
     """The function (or a script function it calls, 3 levels deep) back-propagates or calibrates."""
-    for n in ast.walk(fn):
+    for n in astmemo.walk(fn):
         if isinstance(n, ast.Call):
-            name = ast.unparse(n.func).split(".")[-1]
+            name = astmemo.unparse(n.func).split(".")[-1]
             if any(m in name.lower() for m in TRAINING_MARKERS):
                 return True
             if depth < 3 and name in defs and defs[name] is not fn and _trains(defs[name], defs, depth + 1):
@@ -519,15 +521,15 @@ def val_consumers(tree: ast.Module, scoring: list[str]) -> list[Consumer]:
     val_classes = {n for n in defs if "validation" in n.lower() or n.lower().startswith("val")}
     out: list[Consumer] = []
     holders = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name not in scoring]
-    holders += [n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
+    holders += [n for n in tree.body if isinstance(n, ast.If) and "__main__" in astmemo.unparse(n.test)]
     for holder in holders:
-        val_vars = {t.id for s in ast.walk(holder) if isinstance(s, ast.Assign) and isinstance(s.value, ast.Call)
-                    and ast.unparse(s.value.func).split(".")[-1] in val_classes | {"load_validation_tokens"}
+        val_vars = {t.id for s in astmemo.walk(holder) if isinstance(s, ast.Assign) and isinstance(s.value, ast.Call)
+                    and astmemo.unparse(s.value.func).split(".")[-1] in val_classes | {"load_validation_tokens"}
                     for t in s.targets if isinstance(t, ast.Name)}
-        for c in ast.walk(holder):
+        for c in astmemo.walk(holder):
             if not isinstance(c, ast.Call):
                 continue
-            callee = ast.unparse(c.func).split(".")[-1]
+            callee = astmemo.unparse(c.func).split(".")[-1]
             if callee in scoring or callee not in defs:
                 continue
             target = defs[callee]
@@ -558,10 +560,10 @@ def _only_scored(fn: ast.AST, param: str, scoring: set[str]) -> bool:
     if not isinstance(fn, ast.FunctionDef):
         return False
     inside: set[int] = set()
-    for c in ast.walk(fn):
-        if isinstance(c, ast.Call) and ast.unparse(c.func).split(".")[-1] in scoring:
-            inside |= {id(n) for n in ast.walk(c)}
-    uses = [n for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id == param and isinstance(n.ctx, ast.Load)]
+    for c in astmemo.walk(fn):
+        if isinstance(c, ast.Call) and astmemo.unparse(c.func).split(".")[-1] in scoring:
+            inside |= {id(n) for n in astmemo.walk(c)}
+    uses = [n for n in astmemo.walk(fn) if isinstance(n, ast.Name) and n.id == param and isinstance(n.ctx, ast.Load)]
     return all(id(n) in inside for n in uses)
 
 

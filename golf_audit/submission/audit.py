@@ -293,16 +293,19 @@ def static_view(script: Path, python: str | None = None, env: dict[str, str] | N
     One function for ``causality`` and ``report``, so both show the same static verdicts.
     CannotConclude when the source cannot be read or parsed.
     """
+    from . import astmemo
+
     src = load_script(script, python)
     try:
         tree = ast.parse(src.analysis)
     except SyntaxError as exc:
         raise CannotConclude(f"{script}: does not parse (line {exc.lineno}: {exc.msg})") from None
-    results = static.run_all(tree, script.name)
-    variables = analyze.env_vars(tree)
-    submitted = analyze.submitted_config(script.parent, variables) if use_logs else {}
-    tiny = analyze.tiny_env(variables, submitted, env)
-    results = static.configured(results, tree, analyze.flag_values(variables, tiny), variables, submitted)
+    with astmemo.scope():  # the checks walk the same subtrees many times; the tree is only read
+        results = static.run_all(tree, script.name)
+        variables = analyze.env_vars(tree)
+        submitted = analyze.submitted_config(script.parent, variables) if use_logs else {}
+        tiny = analyze.tiny_env(variables, submitted, env)
+        results = static.configured(results, tree, analyze.flag_values(variables, tiny), variables, submitted)
     return StaticView(src, tree, results, variables, submitted, tiny)
 
 

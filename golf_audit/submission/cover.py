@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..findings import CheckResult, Evidence, Severity, Status
+from . import astmemo
 
 CHECK_ID = "GA-COVER-001"
 TITLE = "Reported score covers every validation target exactly once"
@@ -37,32 +38,32 @@ SHARD_READS = ("memmap", "fromfile", "load_data_shard", "np.load", "frombuffer")
 
 def _static_findings(tree: ast.Module, script: str) -> list[Evidence]:
     out: list[Evidence] = []
-    fns = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    fns = {n.name: n for n in astmemo.walk(tree) if isinstance(n, ast.FunctionDef)}
     samplers = {}
     for name, fn in fns.items():
-        rng = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and ast.unparse(c.func).split(".")[-1] in RNG_CALLS
-               and any(w in ast.unparse(c.func) for w in ("torch.", "np.", "random", "rng", "numpy"))]
-        reads = any(isinstance(c, ast.Call) and any(r in ast.unparse(c.func) for r in SHARD_READS)
-                    for c in ast.walk(fn))
+        rng = [c for c in astmemo.walk(fn) if isinstance(c, ast.Call) and astmemo.unparse(c.func).split(".")[-1] in RNG_CALLS
+               and any(w in astmemo.unparse(c.func) for w in ("torch.", "np.", "random", "rng", "numpy"))]
+        reads = any(isinstance(c, ast.Call) and any(r in astmemo.unparse(c.func) for r in SHARD_READS)
+                    for c in astmemo.walk(fn))
         if rng and reads:
             samplers[name] = rng[0]
-    for c in ast.walk(tree):
+    for c in astmemo.walk(tree):
         if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in samplers:
             args = list(c.args) + [k.value for k in c.keywords]
             if any(isinstance(a, ast.Constant) and isinstance(a.value, str) and "val" in a.value.lower() for a in args) \
-                    or any("val" in ast.unparse(a).lower() for a in args):
+                    or any("val" in astmemo.unparse(a).lower() for a in args):
                 rng = samplers[c.func.id]
                 out.append(Evidence(f"{c.func.id}(…) reads validation windows at random offsets "
-                                    f"({ast.unparse(rng.func)} at line {rng.lineno}): the score is a random sample",
-                                    file=script, line=c.lineno, snippet=ast.unparse(c)[:160]))
+                                    f"({astmemo.unparse(rng.func)} at line {rng.lineno}): the score is a random sample",
+                                    file=script, line=c.lineno, snippet=astmemo.unparse(c)[:160]))
     out += _rank_share(tree, script)
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, float):
             names = [t.id for t in node.targets if isinstance(t, ast.Name)]
             if any("bytes_per_token" in n.lower() or n.upper() in ("BPT", "BYTES_PER_TOK") for n in names):
                 out.append(Evidence(f"{names[0]} = {node.value.value}: a fixed bytes-per-token denominator, not the "
                                     f"byte count of the scored tokens", file=script, line=node.lineno,
-                                    snippet=ast.unparse(node)[:160]))
+                                    snippet=astmemo.unparse(node)[:160]))
     return out
 
 
@@ -72,9 +73,9 @@ COLLECTIVES = ("all_reduce", "all_gather", "all_gather_object", "gather", "gathe
 
 def _rank_split(fn: ast.AST) -> bool:
     """The function takes its share of windows/positions by rank (``windows[rank::world]``, ``s = n*rank//w``)."""
-    for n in ast.walk(fn):
+    for n in astmemo.walk(fn):
         if isinstance(n, (ast.Subscript, ast.BinOp)):
-            names = {x.id if isinstance(x, ast.Name) else x.attr for x in ast.walk(n)
+            names = {x.id if isinstance(x, ast.Name) else x.attr for x in astmemo.walk(n)
                      if isinstance(x, (ast.Name, ast.Attribute))}
             if "rank" in names and "world_size" in names:
                 return True
@@ -82,7 +83,7 @@ def _rank_split(fn: ast.AST) -> bool:
 
 
 def _collects(fn: ast.AST) -> bool:
-    return any(isinstance(c, ast.Call) and ast.unparse(c.func).split(".")[-1] in COLLECTIVES for c in ast.walk(fn))
+    return any(isinstance(c, ast.Call) and astmemo.unparse(c.func).split(".")[-1] in COLLECTIVES for c in astmemo.walk(fn))
 
 
 def _rank_share(tree: ast.Module, script: str) -> list[Evidence]:
@@ -96,11 +97,11 @@ def _rank_share(tree: ast.Module, script: str) -> list[Evidence]:
     for holder in defs.values():
         filled: dict[str, str] = {}  # buffer name -> the rank-split scorer that fills it
         gathered: set[str] = set()
-        for c in sorted((c for c in ast.walk(holder) if isinstance(c, ast.Call)), key=lambda c: (c.lineno, c.col_offset)):
-            name = ast.unparse(c.func).split(".")[-1]
+        for c in sorted((c for c in astmemo.walk(holder) if isinstance(c, ast.Call)), key=lambda c: (c.lineno, c.col_offset)):
+            name = astmemo.unparse(c.func).split(".")[-1]
             args = [a for a in c.args] + [k.value for k in c.keywords]
             if name in COLLECTIVES:
-                gathered |= {x.id for a in args for x in ast.walk(a) if isinstance(x, ast.Name)}
+                gathered |= {x.id for a in args for x in astmemo.walk(a) if isinstance(x, ast.Name)}
             elif name in scorers and name in defs and _rank_split(defs[name]):
                 for k in c.keywords:  # an output buffer handed to the rank-split scorer
                     if isinstance(k.value, ast.Name) and ("store" in (k.arg or "") or "out" in (k.arg or "")):
@@ -111,7 +112,7 @@ def _rank_share(tree: ast.Module, script: str) -> list[Evidence]:
                         out.append(Evidence(f"{name}(…) scores {a.id}, which {filled[a.id]} fills with this rank's "
                                             f"windows only (it splits them by rank), and nothing gathers the other "
                                             f"ranks' share: the reported score covers 1/world_size of the "
-                                            f"validation set", file=script, line=c.lineno, snippet=ast.unparse(c)[:160]))
+                                            f"validation set", file=script, line=c.lineno, snippet=astmemo.unparse(c)[:160]))
     return out
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ..findings import CheckResult, Evidence, Severity, Status
+from . import astmemo
 
 OPTIMIZER_NAMES = frozenset({"SGD", "Adam", "AdamW", "Muon", "RMSprop", "Adagrad", "LBFGS", "NAdam", "RAdam"})
 TARGET_NAMES = frozenset({"y", "ys", "tgt", "tgts", "target", "targets", "target_ids", "y_batch", "next_tok",
@@ -59,17 +60,17 @@ class CheckSpec:
 
 
 def _functions(tree: ast.Module) -> Iterator[ast.FunctionDef]:
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             yield node
 
 
 def _call_name(node: ast.Call) -> str:
-    return ast.unparse(node.func).split(".")[-1]
+    return astmemo.unparse(node.func).split(".")[-1]
 
 
 def _calls(node: ast.AST) -> Iterator[ast.Call]:
-    return (n for n in ast.walk(node) if isinstance(n, ast.Call))
+    return (n for n in astmemo.walk(node) if isinstance(n, ast.Call))
 
 
 def _has_backward(node: ast.AST) -> bool:
@@ -91,13 +92,8 @@ def _is_val_name(name: str) -> bool:
 
 
 def _own_nodes(fn: ast.AST) -> Iterator[ast.AST]:
-    """Nodes of ``fn`` without descending into nested function definitions."""
-    stack = list(ast.iter_child_nodes(fn))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(node))
+    """Nodes of ``fn`` without descending into nested function definitions (memoized in a scope)."""
+    return astmemo.own_nodes(fn)
 
 
 # ----------------------------------------------------------------------------- GA-STATIC-001
@@ -115,7 +111,7 @@ def find_scored_mask(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         if not (_has_optimizer(fn) and _has_backward(fn)):
             continue
         masks: dict[str, tuple[ast.AST, str]] = {}
-        for node in ast.walk(fn):
+        for node in astmemo.walk(fn):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
                 sub = node.targets[0]
                 sl = _slice_parts(sub)
@@ -124,16 +120,16 @@ def find_scored_mask(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         if not masks:
             continue
         scoring_starts = set()
-        for node in ast.walk(fn):
+        for node in astmemo.walk(fn):
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
                     and node.value.id not in masks:
                 sl = _slice_parts(node)
                 if sl is not None and isinstance(sl.lower, ast.Name):
                     scoring_starts.add(sl.lower.id)
-        losses = [n for n in ast.walk(fn) if isinstance(n, ast.Assign)
-                  and any(isinstance(x, ast.Name) and x.id in masks for x in ast.walk(n.value))]
+        losses = [n for n in astmemo.walk(fn) if isinstance(n, ast.Assign)
+                  and any(isinstance(x, ast.Name) and x.id in masks for x in astmemo.walk(n.value))]
         trained = {t.id for n in losses for t in n.targets if isinstance(t, ast.Name)}
-        backwarded = {ast.unparse(c.func.value) for c in _calls(fn) if _call_name(c) == "backward"
+        backwarded = {astmemo.unparse(c.func.value) for c in _calls(fn) if _call_name(c) == "backward"
                       and isinstance(c.func, ast.Attribute)}
         for name, (node, start) in masks.items():
             if start in scoring_starts and trained & backwarded:
@@ -179,13 +175,13 @@ def find_shared_delta(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         optimized = set()
         for c in _calls(fn):
             if _call_name(c) in OPTIMIZER_NAMES and c.args:
-                optimized |= {n.id for n in ast.walk(c.args[0]) if isinstance(n, ast.Name)}
-        for node in ast.walk(fn):
+                optimized |= {n.id for n in astmemo.walk(c.args[0]) if isinstance(n, ast.Name)}
+        for node in astmemo.walk(fn):
             if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
                 continue
             calls = [c for c in _calls(node.value) if _call_name(c) in TENSOR_FACTORIES and _leading_one(c)]
             trainable = any(k.arg == "requires_grad" and _is_true(k.value, consts)
-                            for c in calls for k in c.keywords) or "Parameter" in ast.unparse(node.value)
+                            for c in calls for k in c.keywords) or "Parameter" in astmemo.unparse(node.value)
             name = node.targets[0].id
             if calls and trainable and name in optimized:
                 out.append((node, f"{name} has leading dimension 1: one {name} is optimized for every window "
@@ -204,20 +200,20 @@ def _reads_val_outside_eval(node: ast.AST) -> bool:
     skip: set[int] = set()
     for c in _calls(node):
         if _call_name(c).startswith("eval"):
-            skip |= {id(n) for n in ast.walk(c)}
-    return any(isinstance(n, ast.Name) and _is_val_name(n.id) and id(n) not in skip for n in ast.walk(node)) or any(
-        isinstance(n, ast.Attribute) and _is_val_name(n.attr) and id(n) not in skip for n in ast.walk(node))
+            skip |= {id(n) for n in astmemo.walk(c)}
+    return any(isinstance(n, ast.Name) and _is_val_name(n.id) and id(n) not in skip for n in astmemo.walk(node)) or any(
+        isinstance(n, ast.Attribute) and _is_val_name(n.attr) and id(n) not in skip for n in astmemo.walk(node))
 
 
 def _scores(node: ast.AST, scorers: set[str]) -> bool:
     def scorer(name: str) -> bool:  # eval functions, the script's scoring functions
         return name.startswith("eval_val") or name in scorers
 
-    for n in ast.walk(node):
+    for n in astmemo.walk(node):
         if isinstance(n, ast.Call) and (scorer(_call_name(n)) or "bpb" in _call_name(n).lower() or any(
                 isinstance(a, ast.Name) and scorer(a.id) for a in n.args)):  # timed_eval("x", eval_val, ...)
             return True
-        if isinstance(n, ast.With) and any(any(w in ast.unparse(i.context_expr) for w in SCORE_CONTEXTS) for i in n.items) \
+        if isinstance(n, ast.With) and any(any(w in astmemo.unparse(i.context_expr) for w in SCORE_CONTEXTS) for i in n.items) \
                 and any(_call_name(c) in ("cross_entropy", "nll_loss", "log_softmax") for c in _calls(n)):
             return True
     return False
@@ -234,21 +230,21 @@ class Adaptation:
 
 def _optimizer_targets(fn: ast.AST, within: ast.AST) -> set[str]:
     """Names whose parameters the optimizers stepped inside ``within`` optimize (looked up in ``fn``)."""
-    stepped = {ast.unparse(c.func.value) for c in _calls(within) if _call_name(c) == "step" and
+    stepped = {astmemo.unparse(c.func.value) for c in _calls(within) if _call_name(c) == "step" and
                isinstance(c.func, ast.Attribute)}
     out: set[str] = set()
-    for node in ast.walk(fn):
+    for node in astmemo.walk(fn):
         value = node.value if isinstance(node, ast.Assign) else None
         if value is None or not isinstance(value, ast.Call) or _call_name(value) not in OPTIMIZER_NAMES:
             continue
-        names = {ast.unparse(t) for t in node.targets}
+        names = {astmemo.unparse(t) for t in node.targets}
         if stepped & names or not stepped:
             first = value.args[0] if value.args else next((k.value for k in value.keywords if k.arg == "params"), None)
             if first is not None:
-                for n in ast.walk(first):
+                for n in astmemo.walk(first):
                     if isinstance(n, ast.Call) and _call_name(n) in ("parameters", "named_parameters") and \
                             isinstance(n.func, ast.Attribute):
-                        out.add(ast.unparse(n.func.value))
+                        out.add(astmemo.unparse(n.func.value))
                     elif isinstance(n, ast.Name) and n.id not in ("p", "n", "param"):
                         out.add(n.id)
     return _resolve_aliases(fn, out)
@@ -260,7 +256,7 @@ def _resolve_aliases(fn: ast.AST, names: set[str]) -> set[str]:
     for _ in range(3):
         changed = False
         for name in list(names):
-            source = next((n.value for n in ast.walk(fn) if isinstance(n, ast.Assign)
+            source = next((n.value for n in astmemo.walk(fn) if isinstance(n, ast.Assign)
                            and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
                            and not isinstance(n.value, ast.Call) or (isinstance(n, ast.Assign) and
                            any(isinstance(t, ast.Name) and t.id == name for t in n.targets) and
@@ -268,9 +264,9 @@ def _resolve_aliases(fn: ast.AST, names: set[str]) -> set[str]:
             if source is None:
                 out.add(name)
                 continue
-            roots = {ast.unparse(c.func.value) for c in _calls(source) if _call_name(c) in ("parameters",
+            roots = {astmemo.unparse(c.func.value) for c in _calls(source) if _call_name(c) in ("parameters",
                      "named_parameters") and isinstance(c.func, ast.Attribute)}
-            roots |= {x.id for x in ast.walk(source) if isinstance(x, ast.Name) and x.id not in ("p", "n", "param",
+            roots |= {x.id for x in astmemo.walk(source) if isinstance(x, ast.Name) and x.id not in ("p", "n", "param",
                       "list", "tuple", "chain", name)}
             names.discard(name)
             names |= roots or {name}
@@ -289,11 +285,11 @@ def _adaptation(stmt: ast.stmt, fn: ast.AST, trainers: dict[str, ast.AST], table
     for c in _calls(stmt):
         if isinstance(c.func, ast.Name) and c.func.id in trainers and any(
                 val(a) for a in list(c.args) + [k.value for k in c.keywords]):
-            model = {ast.unparse(a) for a in c.args if isinstance(a, ast.Name) and "model" in a.id.lower()}
+            model = {astmemo.unparse(a) for a in c.args if isinstance(a, ast.Name) and "model" in a.id.lower()}
             return Adaptation(c, model, "trains")
         if isinstance(c.func, ast.Attribute) and _call_name(c).lower().startswith(TABLE_FILL_METHODS) and \
-                ast.unparse(c.func.value) in tables and any(val(a) for a in c.args):
-            return Adaptation(c, {ast.unparse(c.func.value)}, "fills")
+                astmemo.unparse(c.func.value) in tables and any(val(a) for a in c.args):
+            return Adaptation(c, {astmemo.unparse(c.func.value)}, "fills")
     for back in (c for c in _calls(stmt) if _call_name(c) == "backward" and isinstance(c.func, ast.Attribute)):
         if val(back.func.value):
             return Adaptation(back, _optimizer_targets(fn, stmt), "trains")
@@ -311,11 +307,11 @@ def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], dep
     for a in scope:
         if isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and a.value is not None:
             for t in (a.targets if isinstance(a, ast.Assign) else [a.target]):
-                for x in ast.walk(t):
+                for x in astmemo.walk(t):
                     if isinstance(x, ast.Name):
                         binds.setdefault(x.id, []).append(((a.lineno, a.col_offset), a.value))
         elif isinstance(a, ast.For):
-            for x in ast.walk(a.target):
+            for x in astmemo.walk(a.target):
                 if isinstance(x, ast.Name):
                     binds.setdefault(x.id, []).append(((a.lineno, a.col_offset), a.iter))
     todo, seen = [expr], set()
@@ -326,7 +322,7 @@ def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], dep
             if pred(e):
                 return True
             at = (getattr(e, "lineno", 10**9), getattr(e, "col_offset", 0))
-            for name in {n.id for n in ast.walk(e) if isinstance(n, ast.Name)} - seen:
+            for name in {n.id for n in astmemo.walk(e) if isinstance(n, ast.Name)} - seen:
                 seen.add(name)
                 before = [b for b in binds.get(name, []) if b[0] < at]  # none: a parameter, global or loop var
                 if before:
@@ -342,13 +338,13 @@ def _discarded(adapted: set[str], stmts: list[ast.stmt], scorer: ast.stmt, model
     left = set(adapted)
     found: ast.AST | None = None
     for stmt in stmts:
-        for n in ast.walk(stmt):
+        for n in astmemo.walk(stmt):
             gone: set[str] = set()
             if isinstance(n, ast.Delete):
-                gone = {ast.unparse(t) for t in n.targets} | {ast.unparse(e) for t in n.targets
+                gone = {astmemo.unparse(t) for t in n.targets} | {astmemo.unparse(e) for t in n.targets
                                                              if isinstance(t, ast.Tuple) for e in t.elts}
             elif isinstance(n, ast.Call) and _call_name(n) in RESET_METHODS and isinstance(n.func, ast.Attribute):
-                gone = {ast.unparse(n.func.value)}
+                gone = {astmemo.unparse(n.func.value)}
             if gone & left:
                 left -= gone
                 found = n
@@ -361,7 +357,7 @@ def _table_objects(tree: ast.Module) -> set[str]:
     """Variables bound to an instance of a script class that looks like an n-gram/cache table."""
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)
                and any(w in n.name.lower() for w in TABLE_CLASS_WORDS)}
-    return {ast.unparse(t) for n in ast.walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+    return {astmemo.unparse(t) for n in astmemo.walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
             and _call_name(n.value) in classes for t in n.targets}
 
 
@@ -378,8 +374,8 @@ def _in_loop(holder: ast.AST, block_owner: ast.AST) -> bool:
     """``block_owner`` is a loop, or sits inside one, within ``holder``."""
     if isinstance(block_owner, (ast.For, ast.While)):
         return True
-    for loop in ast.walk(holder):
-        if isinstance(loop, (ast.For, ast.While)) and any(n is block_owner for n in ast.walk(loop)):
+    for loop in astmemo.walk(holder):
+        if isinstance(loop, (ast.For, ast.While)) and any(n is block_owner for n in astmemo.walk(loop)):
             return True
     return False
 
@@ -388,9 +384,9 @@ def _built_in(stmts: list[ast.stmt], upto: ast.AST) -> set[str]:
     """Names (re)built by a call in ``stmts`` before the node ``upto``."""
     out = set()
     for stmt in stmts:
-        for n in ast.walk(stmt):
+        for n in astmemo.walk(stmt):
             if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and n.lineno <= getattr(upto, "lineno", 0):
-                out |= {ast.unparse(t) for t in n.targets}
+                out |= {astmemo.unparse(t) for t in n.targets}
     return out
 
 
@@ -398,10 +394,10 @@ def _self_contained(fn: ast.FunctionDef) -> bool:
     """Everything ``fn`` optimizes is built inside it and not returned (a throw-away probe, a diagnostic)."""
     targets = _optimizer_targets(fn, fn)
     params = {a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
-    built = {ast.unparse(t) for n in ast.walk(fn) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+    built = {astmemo.unparse(t) for n in astmemo.walk(fn) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
              for t in n.targets}
-    returned = {x.id for r in ast.walk(fn) if isinstance(r, ast.Return) and r.value is not None
-                for x in ast.walk(r.value) if isinstance(x, ast.Name)}
+    returned = {x.id for r in astmemo.walk(fn) if isinstance(r, ast.Return) and r.value is not None
+                for x in astmemo.walk(r.value) if isinstance(x, ast.Name)}
     roots = {t.split(".")[0].split("[")[0] for t in targets}
     return bool(targets) and not roots & params and targets <= built and not roots & returned
 
@@ -412,7 +408,7 @@ def _val_aliases(holder: ast.AST) -> set[str]:
     assigns = [n for n in _own_nodes(holder) if isinstance(n, ast.Assign)]
     for _ in range(3):
         for n in assigns:
-            if _reads_val_outside_eval(n.value) or any(isinstance(x, ast.Name) and x.id in out for x in ast.walk(n.value)):
+            if _reads_val_outside_eval(n.value) or any(isinstance(x, ast.Name) and x.id in out for x in astmemo.walk(n.value)):
                 out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
     return out
 
@@ -460,7 +456,7 @@ def _train_before_score(tree: ast.Module) -> tuple[list[tuple[ast.AST, str]], li
                             if info.kind == "fills" else "trains on validation tokens")
                     if gone is not None:
                         discarded.append((info.node, f"{what} (adapting {', '.join(sorted(info.adapted))}), then "
-                                                     f"discards it at line {gone.lineno} ({ast.unparse(gone)[:60]}) "
+                                                     f"discards it at line {gone.lineno} ({astmemo.unparse(gone)[:60]}) "
                                                      f"before scoring at line {later[0].lineno}"))
                     else:
                         found.append((info.node, f"{what} here, and scores them afterwards (line {later[0].lineno})"))
@@ -498,14 +494,14 @@ def _root_name(node: ast.AST) -> str:
 def _normalized_tables(tree: ast.Module) -> set[str]:
     """Table names assigned from a normalized expression (softmax, or counts divided by their row sums)."""
     out = set()
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if not isinstance(node, (ast.Assign, ast.AugAssign)):
             continue
         value = node.value
         norm = any(isinstance(c, ast.Call) and _call_name(c) in NORMALIZERS for c in _calls(value))
-        for d in ast.walk(value):
+        for d in astmemo.walk(value):
             if isinstance(d, ast.BinOp) and isinstance(d.op, ast.Div) and any(
-                    isinstance(c, ast.Call) and _call_name(c) == "sum" for c in ast.walk(d.right)):
+                    isinstance(c, ast.Call) and _call_name(c) == "sum" for c in astmemo.walk(d.right)):
                 norm = True
         if norm:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -519,9 +515,9 @@ def _return_taint(fn: ast.FunctionDef, tainted: set[str]) -> list[bool] | None:
     A returned *score* (a loss from cross_entropy/log_softmax) is what scoring is for, not a key.
     """
     if any(isinstance(c, ast.Call) and _call_name(c) in ("cross_entropy", "log_softmax", "nll_loss")
-           for c in ast.walk(fn)):
+           for c in astmemo.walk(fn)):
         return None
-    for node in ast.walk(fn):
+    for node in astmemo.walk(fn):
         if isinstance(node, ast.Return) and node.value is not None:
             elts = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
             return [bool(_value_names(e) & tainted) for e in elts]
@@ -534,18 +530,18 @@ SIZE_ONLY = ("numel", "size", "shape", "dim", "ndim", "len", "__len__", "device"
 def _value_names(expr: ast.AST) -> set[str]:
     """Names whose *values* ``expr`` depends on (``x.numel()``, ``x.shape``, ``len(x)`` are sizes, not values)."""
     skip: set[int] = set()
-    for n in ast.walk(expr):
+    for n in astmemo.walk(expr):
         if isinstance(n, ast.Attribute) and n.attr in SIZE_ONLY:
-            skip |= {id(m) for m in ast.walk(n.value)}
+            skip |= {id(m) for m in astmemo.walk(n.value)}
         elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len":
-            skip |= {id(m) for a in n.args for m in ast.walk(a)}
-    return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and id(n) not in skip}
+            skip |= {id(m) for a in n.args for m in astmemo.walk(a)}
+    return {n.id for n in astmemo.walk(expr) if isinstance(n, ast.Name) and id(n) not in skip}
 
 
 def _taint(fn: ast.AST, returns: dict[str, list[bool]]) -> set[str]:
     """Names in ``fn`` computed from the target being scored (assignments and script calls followed)."""
-    tainted = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and _is_target_name(n.id)}
-    tainted |= {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg) and _is_target_name(a.arg)}
+    tainted = {n.id for n in astmemo.walk(fn) if isinstance(n, ast.Name) and _is_target_name(n.id)}
+    tainted |= {a.arg for a in astmemo.walk(fn) if isinstance(a, ast.arg) and _is_target_name(a.arg)}
     assigns = sorted((n for n in _own_nodes(fn) if isinstance(n, (ast.Assign, ast.AugAssign))), key=lambda n: n.lineno)
     for _ in range(4):  # key = f(tgt); h = hash(key); ...
         for node in assigns:
@@ -608,7 +604,7 @@ def find_target_keyed_table(tree: ast.Module) -> list[tuple[ast.AST, str]]:
             if isinstance(node, (ast.Assign, ast.AugAssign)):
                 stores = {_root_name(t) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
                           if isinstance(t, ast.Subscript)}
-                for n in ast.walk(node.value):
+                for n in astmemo.walk(node.value):
                     if (isinstance(n, ast.Subscript) and _root_name(n) in stores) or (
                             isinstance(n, ast.Call) and _call_name(n) == "get" and isinstance(n.func, ast.Attribute)
                             and _root_name(n.func.value) in stores):
@@ -620,16 +616,16 @@ def find_target_keyed_table(tree: ast.Module) -> list[tuple[ast.AST, str]]:
                 name = _root_name(node)
                 if not name or not any(w in name.lower() for w in TABLE_WORDS) or name in normalized:
                     continue
-                keyed = [x.id for x in ast.walk(node.slice) if isinstance(x, ast.Name) and x.id in tainted]
+                keyed = [x.id for x in astmemo.walk(node.slice) if isinstance(x, ast.Name) and x.id in tainted]
                 if keyed:
-                    out.append((node, f"{name} is looked up with key {ast.unparse(node.slice)[:60]!r}, computed from "
+                    out.append((node, f"{name} is looked up with key {astmemo.unparse(node.slice)[:60]!r}, computed from "
                                       f"the predicted token ({keyed[0]}): its value exists only for the realized target"))
             elif isinstance(node, ast.Call) and _call_name(node) == "get" and isinstance(node.func, ast.Attribute) \
                     and node.args:
                 name = _root_name(node.func.value)
-                keyed = [x.id for x in ast.walk(node.args[0]) if isinstance(x, ast.Name) and x.id in tainted]
+                keyed = [x.id for x in astmemo.walk(node.args[0]) if isinstance(x, ast.Name) and x.id in tainted]
                 if name and any(w in name.lower() for w in TABLE_WORDS) and keyed and name not in normalized:
-                    out.append((node, f"{name}.get({ast.unparse(node.args[0])[:40]}) reads a count for the predicted "
+                    out.append((node, f"{name}.get({astmemo.unparse(node.args[0])[:40]}) reads a count for the predicted "
                                       f"token ({keyed[0]}) only: the blended probability exists only for the realized "
                                       f"target"))
     # one finding per line: nested subscripts of one expression are one lookup
@@ -650,7 +646,7 @@ def find_val_in_training(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         name = _call_name(c)
         if any(w in name.lower() for w in ("loader", "stream", "dataset")) and not name.lower().startswith("val"):
             for arg in c.args + [k.value for k in c.keywords]:
-                text = ast.unparse(arg)
+                text = astmemo.unparse(arg)
                 if "val_files" in text or "fineweb_val" in text:
                     out.append((c, f"training data source {name}(…) reads validation data ({text})"))
     return out
@@ -661,15 +657,15 @@ def find_val_in_training(tree: ast.Module) -> list[tuple[ast.AST, str]]:
 
 def find_network_imports(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     out = []
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
             [node.module or ""] if isinstance(node, ast.ImportFrom) else []
         for name in names:
             if name.split(".")[0] in NETWORK_MODULES:
                 out.append((node, f"imports {name}"))
     for c in _calls(tree):
-        if ast.unparse(c.func) in ("torch.hub.load", "torch.hub.download_url_to_file", "hf_hub_download"):
-            out.append((c, f"calls {ast.unparse(c.func)}"))
+        if astmemo.unparse(c.func) in ("torch.hub.load", "torch.hub.download_url_to_file", "hf_hub_download"):
+            out.append((c, f"calls {astmemo.unparse(c.func)}"))
     return out
 
 
@@ -684,7 +680,7 @@ def find_unused_env(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         return []
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and "hyperparam" in n.name.lower()]
     used: set[str] = set()
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             used.add(node.attr)
         elif isinstance(node, ast.Call) and _call_name(node) in ("getattr", "hasattr") and len(node.args) >= 2 \
@@ -693,7 +689,7 @@ def find_unused_env(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     for cls in classes:  # class attributes used by later class attributes (val_files from data_path)
         for stmt in cls.body:
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-                used |= {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+                used |= {n.id for n in astmemo.walk(stmt.value) if isinstance(n, ast.Name)}
     by_line = {stmt.lineno: stmt for cls in classes for stmt in cls.body}
     return [(by_line.get(v.line, tree), f"{v.name} (attribute {v.attr}) is read from the environment but never used")
             for v in variables if v.attr not in used]
@@ -738,7 +734,7 @@ def run_all(tree: ast.Module, path: str, lines: list[str] | None = None) -> list
             if (line or 0, message) in seen:
                 continue
             seen.add((line or 0, message))
-            snippet = ast.unparse(node).splitlines()[0][:160] if isinstance(node, (ast.stmt, ast.expr)) else None
+            snippet = astmemo.unparse(node).splitlines()[0][:160] if isinstance(node, (ast.stmt, ast.expr)) else None
             evidence.append(Evidence(message, file=path, line=line, snippet=snippet))
         if evidence:
             status = Status.FAIL if spec.leak else Status.WARN
@@ -780,7 +776,7 @@ def _flag_of(expr: ast.AST, flags: dict[str, bool], aliases: dict[str, str]) -> 
 def _aliases(fn: ast.AST, flags: dict[str, bool]) -> dict[str, str]:
     """Local names bound to a flag (``use_slot = getattr(args, 'slot_enabled', False)``)."""
     out: dict[str, str] = {}
-    for n in ast.walk(fn):
+    for n in astmemo.walk(fn):
         if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
             v = n.value
             attr = v.attr if isinstance(v, ast.Attribute) else (
@@ -793,11 +789,11 @@ def _aliases(fn: ast.AST, flags: dict[str, bool]) -> dict[str, str]:
 
 def off_branch(tree: ast.Module, line: int, flags: dict[str, bool]) -> ast.If | None:
     """The ``if`` whose flags are off in the audited configuration and that holds ``line``, if any."""
-    holders = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    holders = [n for n in astmemo.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     fn = min((f for f in holders if f.lineno <= line <= (f.end_lineno or f.lineno)),
              key=lambda f: (f.end_lineno or f.lineno) - f.lineno, default=tree)
     aliases = _aliases(fn, flags)
-    for node in ast.walk(fn):
+    for node in astmemo.walk(fn):
         if not isinstance(node, ast.If) or not node.lineno <= line <= (node.end_lineno or node.lineno):
             continue
         value = _flag_of(node.test, flags, aliases)
@@ -828,10 +824,10 @@ def configured(results: list[CheckResult], tree: ast.Module, flags: dict[str, bo
             continue
         notes = []
         for e, node in zip(r.evidence, offs):
-            test = ast.unparse(node.test)[:60]
-            fn_aliases = _aliases(next((f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+            test = astmemo.unparse(node.test)[:60]
+            fn_aliases = _aliases(next((f for f in astmemo.walk(tree) if isinstance(f, ast.FunctionDef)
                                         and f.lineno <= node.lineno <= (f.end_lineno or f.lineno)), tree), flags)
-            names = [a for a in flags if a in test] + [fn_aliases[n.id] for n in ast.walk(node.test)
+            names = [a for a in flags if a in test] + [fn_aliases[n.id] for n in astmemo.walk(node.test)
                                                        if isinstance(n, ast.Name) and n.id in fn_aliases]
             why = ", ".join(f"{by_attr[a].name}={'1' if flags[a] else '0'} "
                             f"({submitted[by_attr[a].name][1] if by_attr[a].name in submitted else 'the default'})"
