@@ -31,14 +31,10 @@ NOT_CONCLUSIVE = {
 
 
 def _static(path: Path) -> dict[str, object]:
-    loaded = load_source(path)
-    text = loaded.effective if loaded.min_python is None else downgrade_source(loaded.effective)
-    tree = ast.parse(text)
-    variables = analyze.env_vars(tree)
-    submitted = analyze.submitted_config(path.parent, variables)
-    flags = analyze.flag_values(variables, analyze.tiny_env(variables, submitted))
-    return {r.check_id: r for r in static.configured(static.run_all(tree, path.name), tree, flags, variables,
-                                                     submitted)}
+    """The static findings as causality and report both see them (the submitted configuration)."""
+    from golf_audit.submission.audit import static_view
+
+    return {r.check_id: r for r in static_view(path).static}
 
 
 def test_no_static_leak_finding_fails_a_merged_record(shared_dir: Path) -> None:
