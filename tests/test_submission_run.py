@@ -139,7 +139,7 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("prelude, message", [
-    ('import socket\nsocket.create_connection(("93.184.216.34", 80), timeout=5)', "network access is disabled"),
+    ('import socket\nsocket.create_connection(("93.184.216.34", 80), timeout=5)', "network access is not allowed"),
     ("blob = bytearray(64 * 2**30)", "MemoryError"),
 ])
 def test_sandbox_refuses_network_and_caps_memory(tmp_path: Path, prelude: str, message: str) -> None:
@@ -149,6 +149,8 @@ def test_sandbox_refuses_network_and_caps_memory(tmp_path: Path, prelude: str, m
     (v,) = audit.functions
     assert v.status is Status.ERROR and message in v.summary, v.summary
     assert audit.status is Status.ERROR
+    if "network" in message:  # the attempt is evidence too, with the script's line
+        assert any(a["kind"] == "network" and a.get("line") == 4 for a in audit.attempts), audit.attempts
 
 
 def test_a_script_that_needs_python_312_is_audited_through_the_downgrade(tmp_path: Path) -> None:
