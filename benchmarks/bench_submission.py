@@ -1,14 +1,15 @@
 """Benchmark: auditing submission-like scripts (golf-audit causality SCRIPT), one run each.
 
 Prints, per fixture, the wall time of the whole audit at the default 64 flips, and for one
-eval function the cost of a run in the persistent sandboxed child versus the naive design
-(a fresh child, importing torch and building the model, for every run).
+scoring function the cost of a flip in the persistent sandboxed child (replaying the frozen
+call) versus the naive design (running the script's whole entry point again for every flip).
 
     python benchmarks/bench_submission.py [fixture.py ...]
 """
 
 from __future__ import annotations
 
+import ast
 import sys
 import time
 from pathlib import Path
@@ -16,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from golf_audit.submission import analyze  # noqa: E402
 from golf_audit.submission.audit import ROW_LEN, audit_script, audit_stream  # noqa: E402
-from golf_audit.submission.plan import make_plan  # noqa: E402
 from golf_audit.submission.runner import ChildProcess  # noqa: E402
 
 SCRIPTS = ROOT / "tests" / "fixtures" / "scripts"
@@ -25,25 +26,27 @@ DEFAULT = ["sliding_legal.py", "slot_scored_mask.py", "slot_context_window.py", 
            "inline_slot.py", "wrapper_slot_scored.py"]
 
 
-def child_costs(script: Path, function: str, runs: int, **child_options: object) -> tuple[float, float]:
-    """(seconds to start a child and build the model, seconds per eval run) for ``function``.
+def child_costs(script: Path, function: str, runs: int, **child_options: object) -> tuple[float, float, float]:
+    """(seconds to start the child and run the entry point, seconds per replay, seconds per entry run).
 
     ``child_options`` go to ``ChildProcess`` (e.g. ``unsafe_no_sandbox``, for bench_sandbox.py).
     """
     text = script.read_text()
-    plan = make_plan(text, str(script), [function])
-    target = next(t for t in plan.targets if t.name == function)
-    setup = {"build": plan.build, "row_len": ROW_LEN, "targets": [{"name": target.name, "bindings": target.bindings,
-             "prelude": target.prelude, "define": target.define, "stride_exprs": target.stride_exprs}]}
+    tree = ast.parse(text)
+    env = analyze.tiny_env(analyze.env_vars(tree))
+    tokens = audit_stream(analyze.TINY_VOCAB, 24 * ROW_LEN + 1, 0)
     t0 = time.perf_counter()
-    with ChildProcess(text, extra_env=plan.tiny_env, **child_options) as child:
-        ready = child.request({**setup, "script": str(child.script)})
+    with ChildProcess(text, extra_env=env, **child_options) as child:
+        ready = child.request({"script": str(child.script), "scoring": [function], "tokens": tokens.tolist(),
+                               "vocab": analyze.TINY_VOCAB, "seed": 0, "row_len": ROW_LEN})
         t1 = time.perf_counter()
-        tokens = audit_stream(int(ready["vocab_size"]), 1537, 0).tolist()
+        call = next(c["id"] for c in ready["calls"] if c["name"] == function)
         for _ in range(runs):
-            child.request({"op": "run", "target": function, "tokens": tokens})
+            child.request({"op": "run", "call": call, "tokens": tokens.tolist()})
         t2 = time.perf_counter()
-    return t1 - t0, (t2 - t1) / runs
+        child.request({"op": "pipeline", "tokens": tokens.tolist()})
+        t3 = time.perf_counter()
+    return t1 - t0, (t2 - t1) / runs, t3 - t2
 
 
 def main() -> None:
@@ -57,12 +60,13 @@ def main() -> None:
         t0 = time.perf_counter()
         audit = audit_script(SCRIPTS / name)
         print(f"{name:28s} {audit.status.value:8s} {len(audit.functions):9d} {time.perf_counter() - t0:8.1f}")
-    runs = 2 + 64 + 1  # null control pair, 64 stream flips, positive control
+    flips = 2 + 64 + 1  # null control pair, 64 stream flips, positive control
     for script, fn in (("sliding_legal.py", "eval_val_sliding"), ("slot_scored_mask.py", "eval_val_slot")):
-        setup, per_run = child_costs(SCRIPTS / script, fn, 8)
-        ours, naive = setup + runs * per_run, runs * (setup + per_run)
-        print(f"{fn}: child start+build {setup:.2f} s, {per_run:.3f} s/run; {runs} runs: persistent child {ours:.1f} s "
-              f"vs a fresh child per run {naive:.1f} s (naive/ours = {naive / ours:.1f}x)")
+        setup, per_replay, per_entry = child_costs(SCRIPTS / script, fn, 8)
+        ours, naive = setup + flips * per_replay, setup + flips * per_entry
+        print(f"{fn}: child start + entry run {setup:.2f} s, {per_replay:.3f} s per replay, {per_entry:.2f} s per "
+              f"entry run; {flips} flips: frozen-call replays {ours:.1f} s vs the entry point per flip {naive:.1f} s "
+              f"(naive/ours = {naive / ours:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -352,6 +352,24 @@ def _needs_newer_python(exc: SyntaxError, text: str) -> tuple[int, int] | None:
     return None
 
 
+def parse_any_python(text: str) -> ast.Module:
+    """``ast.parse``, and for 3.12 f-strings (PEP 701) the same source downgraded to this Python.
+
+    The downgrade keeps every line number, so what a scan finds points at the original lines.
+    SyntaxError when neither parses.
+    """
+    try:
+        return ast.parse(text)
+    except SyntaxError:
+        from .pycompat import DowngradeError, downgrade_source
+
+        try:
+            lowered = downgrade_source(text)
+        except DowngradeError:
+            raise SyntaxError("does not parse, and the PEP 701 downgrade cannot follow it") from None
+        return ast.parse(lowered)
+
+
 def _parse(text: str, where: str) -> tuple[ast.Module | None, tuple[int, int] | None]:
     """``(tree, None)``, or ``(None, min_python)`` for newer syntax; BadInput for broken source."""
     try:
@@ -755,7 +773,7 @@ def _loads_of(
             return []
     in_wrapper = source.layers > 0
     try:
-        tree = ast.parse(source.effective)
+        tree = parse_any_python(source.effective)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         scan.notes.append(f"{file}: scanned as text (does not parse on Python {sys.version_info[0]}.{sys.version_info[1]})")
         return [(how, p, line, in_wrapper) for how, p, line in _text_loads(file, root, source.effective)]

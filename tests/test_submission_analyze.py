@@ -1,8 +1,10 @@
-"""Reading a script statically (env vars, model build, eval bindings, inline blocks) and the NLL capture."""
+"""Reading a script statically (env vars, tiny configuration, scoring functions) and the child-side machinery
+(capture rules, frozen-call copies, synthetic data, shims) without running a sandboxed child."""
 
 from __future__ import annotations
 
 import ast
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -12,193 +14,257 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from golf_audit.submission import analyze, capture, inline
-from golf_audit.submission.child import returned_metrics
+from golf_audit.submission import analyze, capture, fakedata, runtime
+from golf_audit.submission.runtime import returned_metrics
 from golf_audit.submission.shims import flash_attn_func, flash_attn_varlen_func
 
 SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
 
 
-def parsed(name: str) -> tuple[ast.Module, str]:
-    text = (SCRIPTS / name).read_text()
-    return ast.parse(text), text
+def parsed(name: str) -> ast.Module:
+    return ast.parse((SCRIPTS / name).read_text())
 
 
-def test_env_vars_and_tiny_env_use_the_scripts_own_names() -> None:
-    tree, _ = parsed("slot_scored_mask.py")
-    names = {v.name: v for v in analyze.env_vars(tree)}
-    assert names["NUM_LAYERS"].attr == "num_layers" and names["NUM_LAYERS"].default == "11"
-    env = analyze.tiny_env(list(names.values()), {"SLOT_STEPS": "2"})
-    assert env["NUM_LAYERS"] == "2" and env["MODEL_DIM"] == "64" and env["SLOT_ENABLED"] == "1"
-    assert env["SLOT_STEPS"] == "2", "explicit overrides win"
-    assert "DATA_PATH" not in env, "only shape/eval knobs are changed"
+HP = '''
+import os
+class Hyperparameters:
+    model_dim = int(os.environ.get("MODEL_DIM", 512))
+    num_heads = int(os.environ.get("NUM_HEADS", 8))
+    num_kv_heads = int(os.environ.get("NUM_KV_HEADS", 4))
+    rope_dims = int(os.environ.get("ROPE_DIMS", 16))
+    num_layers = int(os.environ.get("NUM_LAYERS", 11))
+    ve_layers = os.environ.get("VE_LAYERS", "9,10")
+    train_seq_len = int(os.environ.get("TRAIN_SEQ_LEN", _td[4]))
+    eval_seq_len = int(os.environ.get("EVAL_SEQ_LEN", 0))
+    slot_enabled = bool(int(os.environ.get("SLOT_ENABLED", "0")))
+    ttt_beta1 = float(os.environ.get("TTT_BETA1", 0))
+    fused_ce_enabled = bool(int(os.environ.get("FUSED_CE_ENABLED", "1")))
+    ngram_mode = os.environ.get("NGRAM_MODE", "single")
+'''
 
 
-def test_cuda_only_flags_are_switched_off() -> None:
-    tree = ast.parse('import os\nclass Hyperparameters:\n    fused = bool(int(os.environ.get("FUSED_CE_ENABLED", "1")))\n')
-    assert analyze.tiny_env(analyze.env_vars(tree)) == {"FUSED_CE_ENABLED": "0"}
+def test_tiny_configuration_keeps_derived_sizes_consistent() -> None:
+    env = analyze.tiny_env(analyze.env_vars(ast.parse(HP)))
+    dim, heads, kv = int(env["MODEL_DIM"]), int(env["NUM_HEADS"]), int(env["NUM_KV_HEADS"])
+    assert dim % heads == 0 and heads % kv == 0
+    assert int(env["ROPE_DIMS"]) <= dim // heads and int(env["ROPE_DIMS"]) % 2 == 0
+    assert "NUM_LAYERS" not in env and "VE_LAYERS" not in env, "depth and layer indices stay valid"
+    assert env["TRAIN_SEQ_LEN"] == "64", "a non-literal default is still shrunk"
+    assert env["EVAL_SEQ_LEN"] == "0", "0 means 'the train length': kept"
+    assert env["FUSED_CE_ENABLED"] == "0"
+    assert "TTT_BETA1" not in env, "a number defaulting to 0 is not a flag"
+    assert "SLOT_ENABLED" not in env, "a flag nobody set keeps its default"
 
 
-def test_model_build_uses_the_gpt_call_from_main_with_its_assignments() -> None:
-    tree, text = parsed("sliding_legal.py")
-    code, line = analyze.model_build(tree, text)
-    assert code.splitlines()[0] == "args = Hyperparameters()"
-    assert "__ga_model__ = GPT(vocab_size=args.vocab_size" in code and ".bfloat16()" not in code
-    assert text.splitlines()[line - 1].strip().startswith("base_model = GPT(")
+def test_the_submitted_runs_flags_and_modes_are_kept_and_overrides_win() -> None:
+    variables = analyze.env_vars(ast.parse(HP))
+    submitted = {"SLOT_ENABLED": ("True", "train.log"), "NGRAM_MODE": ("two_pass", "README.md"),
+                 "MODEL_DIM": ("512", "train.log")}
+    env = analyze.tiny_env(variables, submitted, {"NUM_HEADS": "1"})
+    assert env["SLOT_ENABLED"] == "1" and env["NGRAM_MODE"] == "two_pass"
+    assert env["MODEL_DIM"] == "64", "sizes stay tiny whatever the run used"
+    assert env["NUM_HEADS"] == "1"
+    assert analyze.flag_values(variables, env)["slot_enabled"] is True
 
 
-def test_model_build_without_gpt_call_is_an_analysis_error() -> None:
-    with pytest.raises(analyze.AnalysisError, match="adapter"):
-        analyze.model_build(ast.parse("def main():\n    m = Net()\n"), "")
+def test_submitted_config_reads_logged_values_over_readme_commands(tmp_path: Path) -> None:
+    variables = analyze.env_vars(ast.parse(HP))
+    (tmp_path / "README.md").write_text("```\nSLOT_ENABLED=0 NGRAM_MODE=online torchrun train_gpt.py\n```\n")
+    (tmp_path / "train_seed42.log").write_text("Hyperparameters:\n  slot_enabled: True\n"
+                                                "    slot_enabled = bool(int(os.environ.get('SLOT_ENABLED', '0')))\n")
+    got = analyze.submitted_config(tmp_path, variables)
+    assert got["SLOT_ENABLED"] == ("True", "train_seed42.log")
+    assert got["NGRAM_MODE"] == ("online", "README.md")
 
 
-def test_eval_functions_are_bound_by_name() -> None:
-    tree, text = parsed("slot_scored_mask.py")
-    targets = {t.name: t for t in analyze.eval_targets(tree, text)}
-    assert set(targets) == {"eval_val", "eval_val_sliding", "eval_val_slot"}
-    b = targets["eval_val_slot"].bindings
-    assert b["base_model"] == "__ga_model__" and b["val_tokens"] == "__ga_tokens__"
-    assert b["stride"] == "args.eval_stride" and b["rank"] == "0" and b["world_size"] == "1"
-    assert b["is_boundary_token_lut"] == "__ga_luts__[2]" and "batch_seqs" not in b  # default kept
+SCORING = '''
+import math
+def _loss_bpb(loss_sum, tokens, nbytes):
+    val_loss = loss_sum / tokens
+    return val_loss, val_loss / math.log(2.0) * tokens / nbytes
+def timed_eval(label, fn, *args):
+    val_loss, val_bpb = fn(*args)
+    return val_loss, val_bpb
+def score_ngram_blend(model, tokens):
+    total = 0.0
+    for t in tokens:
+        total += model(t)
+    return _loss_bpb(total, len(tokens), 1)
+def train_model(h):
+    val_bpb = 0.0
+    for _ in range(3):
+        pass
+    return val_bpb
+def main():
+    timed_eval("x", score_ngram_blend, None, [])
+if __name__ == "__main__":
+    main()
+'''
 
 
-def test_unbindable_parameter_is_reported_not_raised() -> None:
-    text = "def eval_val_x(mystery):\n    pass\ndef main():\n    pass\n"
-    (t,) = analyze.eval_targets(ast.parse(text), text)
-    assert "mystery" in t.error
-
-
-def test_inline_slot_block_is_found_and_extracted() -> None:
-    tree, text = parsed("inline_slot.py")
-    (t,) = inline.inline_targets(tree, text)
-    assert t.define.startswith(f"def {t.name}(") and "return (slot_loss, slot_bpb)" in t.define
-    assert t.bindings["base_model"] == "__ga_model__" and t.bindings["device"] == "__ga_device__"
-    compile(t.define, "<inline>", "exec")
-    (same,) = inline.inline_targets(tree, text, "if args.slot_enabled:")
-    assert same.define == t.define
+def test_scoring_functions_are_found_by_what_they_do_not_by_name() -> None:
+    tree = ast.parse(SCORING)
+    assert [f.name for f in analyze.scoring_functions(tree)] == ["score_ngram_blend"]
+    assert analyze.bpb_helpers(tree) == {"_loss_bpb"}
     with pytest.raises(analyze.AnalysisError):
-        inline.inline_targets(tree, text, "if args.nothing")
+        analyze.scoring_functions(tree, ["nothing"])
 
 
-def test_prequant_block_is_not_an_automatic_eval_candidate() -> None:
-    tree, text = parsed("prequant_ttt.py")
-    assert all(t.error for t in inline.inline_targets(tree, text))  # no loss/bpb pair: not an eval
+def test_validation_data_into_training_is_a_consumer_a_training_loops_eval_is_not() -> None:
+    text = (SCRIPTS / "static" / "pre_eval_ttt.py").read_text() + '''
+def train_model(model, val_tokens):
+    opt = torch.optim.SGD(model.parameters())
+    loss = model(val_tokens).sum()
+    loss.backward()
+    return eval_val(model, val_tokens)
+'''
+    consumers = analyze.val_consumers(ast.parse(text), ["eval_val"])
+    assert [c.callee for c in consumers] == ["ttt_adapt"]
 
 
 # ----------------------------------------------------------------------------- capture
 
 
-def test_capture_maps_padded_and_suffix_rows_back_to_the_stream() -> None:
-    stream = torch.randint(4, 100, (200,), generator=torch.Generator().manual_seed(0))
-    targets = stream[1:].numpy()
-    logits = torch.randn(3, 64, 100)
-    y = torch.zeros(3, 64, dtype=torch.long)
-    y[0] = stream[1:65]
-    y[1] = stream[101:165]
-    y[2, :35] = stream[165:200]  # tail window: padded with zeros past the stream end
-    with torch.no_grad(), capture.CrossEntropyCapture(64) as cap:
-        F.cross_entropy(logits.reshape(-1, 100), y.reshape(-1), reduction="none")
-        F.cross_entropy(logits[0, 10:20], stream[150:160], reduction="none")  # a suffix-only row
-    rows, unmatched = capture.match_rows(cap.calls, targets)
-    assert unmatched == 0
-    assert [(r.offset, r.nll.size) for r in rows] == [(0, 64), (100, 64), (164, 35), (149, 10)]
+def stream(n: int = 400) -> np.ndarray:
+    return fakedata.documents(256, n, 0)
 
 
-def test_capture_ignores_grad_calls_and_reports_unmatched_rows() -> None:
-    logits = torch.randn(8, 50, requires_grad=True)
-    with capture.CrossEntropyCapture(8) as cap:
-        F.cross_entropy(logits, torch.arange(8), reduction="none")  # with grad: an optimisation step
-        with torch.no_grad():
-            F.cross_entropy(logits, torch.arange(8) + 40)
+def _call(targets: np.ndarray, nll: np.ndarray, grad: bool = False) -> capture.Call:
+    return capture.Call("x.py:1", targets.reshape(1, -1), nll.reshape(1, -1), None, grad)
+
+
+def test_rows_of_a_flattened_batch_and_padded_windows_map_back() -> None:
+    s = stream()
+    t = s[1:]
+    a, b = t[10:42], t[200:232]
+    flat = np.concatenate([a, b, np.zeros(16, dtype=np.int64)])  # two windows and a padded tail in one call
+    rows, unmatched = capture.match_rows([_call(flat, np.arange(flat.size, dtype=float))], t)
+    assert [(r.offset, r.nll.size) for r in rows] == [(10, 32), (200, 32)] and unmatched == 0
+
+
+def test_first_scoring_rule_handles_documents_in_any_order() -> None:
+    rows = [capture.Row("s", 100, np.ones(32)), capture.Row("s", 0, np.ones(32)),  # doc B scored before doc A
+            capture.Row("s", 84, np.ones(64)), capture.Row("s", 0, np.ones(64))]   # windows with context
+    _, count, _ = capture.apply_rule(capture.Rule("first"), rows, 200)
+    covered = np.zeros(200, dtype=bool)
+    for r in rows:
+        covered[r.offset:r.offset + r.nll.size] = True
+    assert count.max() == 1 and (count[covered] == 1).all() and (count[~covered] == 0).all()
+
+
+def test_tail_rule_scores_only_the_last_stride_of_every_window() -> None:
+    rows = [capture.Row("s", o, np.ones(64)) for o in (0, 16, 32)]
+    _, count, _ = capture.apply_rule(capture.Rule("tail", 16), rows, 200)
+    assert count[:48].sum() == 0 and count[48:96].sum() == 48
+    _, count, _ = capture.apply_rule(capture.Rule("sliding", 16), rows, 200)
+    assert count[:96].min() == 1, "the records' rule scores the whole first window"
+
+
+def test_the_fused_cross_entropy_form_is_captured_too() -> None:
+    logits = torch.randn(6, 11)
+    targets = torch.randint(0, 11, (6,))
+    with torch.no_grad(), capture.CrossEntropyCapture(6) as cap:
+        lse = torch.logsumexp(logits, dim=-1)
+        nll = lse - logits.gather(1, targets.unsqueeze(1)).squeeze(1)
     assert len(cap.calls) == 1
-    _, unmatched = capture.match_rows(cap.calls, np.arange(1000, 1100))
-    assert unmatched == 1
+    np.testing.assert_allclose(cap.calls[0].nll.reshape(-1), F.cross_entropy(logits, targets, reduction="none"),
+                               rtol=1e-6)
+    np.testing.assert_allclose(cap.calls[0].nll.reshape(-1), nll.numpy(), rtol=1e-6)
 
 
-def test_sliding_rule_is_the_records_rule() -> None:
-    rows = [capture.Row("a", 0, np.ones(8)), capture.Row("a", 4, np.ones(8)), capture.Row("a", 8, np.ones(6))]
-    nll, count, scorings = capture.apply_rule(capture.Rule("sliding", 4), rows, 14)
-    # The tail window re-scores targets 10 and 11, exactly as the records do.
-    assert [s for s, _ in scorings] == [0, 8, 10] and count.tolist() == [1] * 10 + [2, 2, 1, 1]
-    _, count_all, _ = capture.apply_rule(capture.Rule("all"), rows, 14)
-    assert count_all.max() == 2  # every captured token, overlaps counted
+def test_a_capture_reproducing_only_the_loss_is_accepted_and_says_so() -> None:
+    s = stream()
+    inputs, targets = s[:-1], s[1:]
+    rows = [capture.Row("s", 0, np.full(targets.size, 2.0))]
+    luts = fakedata.canonical_luts(256)
+    got, why = capture.infer(rows, (2.0, 999.0), targets.size, inputs, targets, luts, [])
+    assert got is not None and not got.bpb_matches and why == ""
+    assert capture.infer(rows, (3.0, None), targets.size, inputs, targets, luts, [])[0] is None
 
 
 def test_returned_metrics_accepts_tuples_dicts_and_a_lone_bpb() -> None:
-    assert returned_metrics((2.0, 1.0)) == (2.0, 1.0)
-    assert returned_metrics({"val_loss": 2.0, "val_bpb": 1.0}) == (2.0, 1.0)
-    assert returned_metrics(1.5) == (None, 1.5)
+    assert returned_metrics((2.0, 1.5)) == (2.0, 1.5)
+    assert returned_metrics({"val_loss": 2.0, "val_bpb": 1.5}) == (2.0, 1.5)
+    assert returned_metrics(torch.tensor(1.25)) == (None, 1.25)
+
+
+# ----------------------------------------------------------------------------- frozen calls, data
+
+
+def test_a_frozen_call_copies_closures_with_the_model_they_share() -> None:
+    runtime.install_copy_rules()
+    model = torch.nn.Linear(2, 2)
+
+    def forward(x):
+        return model(x)
+
+    args, _ = copy.deepcopy(((model, forward), {}), {})
+    copied_model, copied_forward = args
+    cell = copied_forward.__closure__[0].cell_contents
+    assert cell is copied_model and cell is not model
+
+
+def test_stream_tensors_are_found_by_content_and_refilled() -> None:
+    s = stream()
+    index = runtime.StreamIndex(s)
+    holder = {"val": torch.from_numpy(s[:257].copy()), "other": torch.arange(300)}
+    found = runtime.find_arrays(holder, lambda a: (v := runtime._as_numpy(a)) is not None and index.offset(v) is not None)
+    assert len(found) == 1 and found[0] is holder["val"]
+
+
+def test_synthetic_tokenizer_and_luts_follow_the_challenge_byte_rule() -> None:
+    sp = type("SP", (fakedata.FakeSentencePiece,), {"vocab": 300})()
+    base, space, boundary = fakedata.canonical_luts(300)
+    assert sp.piece_to_id("▁") != sp.unk_id() and boundary[:3].all() and boundary[fakedata.UNK_ID]
+    assert base[fakedata.BYTE_IDS.start] == 1 and len({sp.id_to_piece(i) for i in range(300)}) == 300
+    i = next(i for i in range(fakedata.FIRST_NORMAL, 300) if space[i])
+    assert base[i] == len(sp.id_to_piece(i)[1:].encode())
+    s = fakedata.documents(256, 2000, 3)
+    grams = {tuple(s[i:i + 4]) for i in range(s.size - 3)}
+    assert len(grams) == s.size - 3 and s[0] == fakedata.BOS_ID
 
 
 # ----------------------------------------------------------------------------- shims
 
 
 def test_flash_attn_shim_matches_grouped_causal_attention() -> None:
-    g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(2, 6, h, 8, generator=g) for h in (4, 2, 2))
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 7, 4, 8), torch.randn(2, 7, 2, 8), torch.randn(2, 7, 2, 8)
     out = flash_attn_func(q, k, v, causal=True)
-    kk, vv = k.repeat_interleave(2, dim=2), v.repeat_interleave(2, dim=2)
-    scores = torch.einsum("bthd,bshd->bhts", q, kk) / 8**0.5
-    scores = scores.masked_fill(torch.ones(6, 6, dtype=torch.bool).triu(1), float("-inf"))
-    ref = torch.einsum("bhts,bshd->bthd", scores.softmax(-1), vv)
-    assert out.shape == (2, 6, 4, 8) and torch.allclose(out, ref, atol=1e-5)
-    cu = torch.tensor([0, 6, 12])
-    packed = flash_attn_varlen_func(q.reshape(12, 4, 8), k.reshape(12, 2, 8), v.reshape(12, 2, 8), cu, cu, 6, 6,
-                                    causal=True)
-    assert torch.allclose(packed.reshape(2, 6, 4, 8), out, atol=1e-6)
+    ref = F.scaled_dot_product_attention(q.transpose(1, 2), k.repeat_interleave(2, 2).transpose(1, 2),
+                                         v.repeat_interleave(2, 2).transpose(1, 2), is_causal=True).transpose(1, 2)
+    torch.testing.assert_close(out, ref)
+    cu = torch.tensor([0, 3, 7])
+    packed = flash_attn_varlen_func(q[0], k[0], v[0], cu, cu, causal=True)
+    torch.testing.assert_close(packed[3:], flash_attn_func(q[:1, 3:], k[:1, 3:], v[:1, 3:], causal=True)[0])
 
 
 def test_shims_in_a_fresh_interpreter() -> None:
-    code = """
-import socket, torch
+    code = '''
 from golf_audit.submission import shims
 shims.install()
-import flash_attn_interface, triton, triton.language as tl, zstandard
-@torch.compile
-def f(x): return x + 1
-@torch.compile(mode="max-autotune")
-def g(x): return x * 2
+import torch, triton, triton.language as tl
+from triton.compiler.errors import CompilationError
 @triton.jit
 def kernel(x): return x
-assert f(torch.ones(1)).item() == 2 and g(torch.ones(1)).item() == 2 and kernel(3) == 3
-assert torch.device("cuda", 0).type == "cpu" and isinstance(torch.device("cpu"), torch.device)
-assert torch.zeros(2, device="cuda").device.type == "cpu" and torch.ones(1).cuda().device.type == "cpu"
-with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
-    y = torch.nn.functional.linear(torch.ones(1, 2), torch.ones(3, 2, dtype=torch.bfloat16))
-assert y.dtype == torch.float32
-torch.cuda.synchronize(); torch.cuda.empty_cache(); torch.cuda.manual_seed_all(0)
-assert torch.cuda.max_memory_allocated() == 0
 try:
-    socket.create_connection(("127.0.0.1", 9))
-except OSError as exc:
-    print("refused:", exc)
-"""
+    kernel[(1,)](torch.zeros(1))
+except shims.KernelOnCPU as exc:
+    assert "kernel" in str(exc)
+assert torch.cuda.is_available() and torch.device("cuda", 3).type == "cpu"
+import brotli, zstandard
+assert brotli.decompress(brotli.compress(b"abc")) == b"abc"
+import torch.distributed as dist
+dist.init_process_group("nccl"); t = torch.ones(2); dist.all_reduce(t); assert t.tolist() == [1.0, 1.0]
+m = torch.nn.Linear(2, 2); m.train(); assert not m.training
+with torch.inference_mode():
+    y = m(torch.ones(1, 2))
+(y.sum() * 0).requires_grad
+from mamba_ssm import Mamba2
+from fla.ops.gated_delta_rule import chunk_gated_delta_rule
+import subprocess
+assert "NVIDIA" in subprocess.run(["nvidia-smi"], capture_output=True, text=True).stdout
+print("ok")
+'''
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "network access is disabled" in done.stdout
-
-
-def test_plan_under_another_interpreter_equals_the_local_plan() -> None:
-    from golf_audit.submission.plan import make_plan, plan_elsewhere
-
-    text = (SCRIPTS / "slot_shared_delta.py").read_text()
-    local = make_plan(text, "s.py")
-    remote = plan_elsewhere(sys.executable, text, "s.py", None, None, None)
-    assert remote.build == local.build and [t.name for t in remote.targets] == [t.name for t in local.targets]
-    assert [(r.check_id, r.status) for r in remote.static] == [(r.check_id, r.status) for r in local.static]
-
-
-def test_records_folder_resolves_to_its_train_gpt(tmp_path: Path) -> None:
-    from golf_audit.errors import BadInput
-    from golf_audit.submission.audit import resolve_script
-
-    (tmp_path / "train_gpt.py").write_text("x = 1\n")
-    assert resolve_script(tmp_path) == tmp_path / "train_gpt.py"
-    with pytest.raises(BadInput):
-        resolve_script(tmp_path / "nothing")
-
-
-def test_model_build_finds_another_class_name_through_the_model_variable() -> None:
-    text = "class TinyLM:\n    pass\ndef main():\n    args = 1\n    base_model = TinyLM(args).to('cuda').bfloat16()\n"
-    code, _ = analyze.model_build(ast.parse(text), text)
-    assert code.strip().endswith("__ga_model__ = TinyLM(args)")
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]

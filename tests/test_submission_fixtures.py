@@ -16,7 +16,8 @@ from golf_audit.submission.audit import audit_script
 SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
 P, F, E = Status.PASS, Status.FAIL, Status.ERROR
 
-# fixture -> (script verdict, decided by, {eval function: verdict}, {function: channel that must be named})
+# fixture -> (script verdict, decided by, {scoring function: verdict}, {function: channel that must be named})
+INLINE = "inline block main:348 if args.slot_enabled"
 EXPECTED = {
     "sliding_legal.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
     "exec_indirect.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
@@ -27,12 +28,12 @@ EXPECTED = {
     "wrapper_slot_scored.py": (F, "dynamic+static", {"eval_val_slot": F}, {"eval_val_slot": "target"}),
     "slot_shared_delta.py": (F, "dynamic+static", {"eval_val_slot": F}, {"eval_val_slot": "context"}),
     "ttt_train_first.py": (F, "dynamic+static", {"eval_val_ttt": F}, {}),
-    "inline_slot.py": (F, "dynamic+static", {"eval_val_sliding": P}, {}),
+    "inline_slot.py": (F, "dynamic+static", {INLINE: F, "eval_val_sliding": P}, {INLINE: "target"}),
     "ngram_cache.py": (F, "static", {"eval_val_ngram": E, "eval_val_sliding": P}, {}),
-    "prequant_ttt.py": (F, "static", {"eval_val": P, "eval_val_sliding": P}, {}),
-    "val_in_training.py": (F, "static", {"eval_val_sliding": P}, {}),
+    "prequant_ttt.py": (F, "dynamic+static", {"eval_val": P, "pipeline (whole entry point)": F}, {}),
+    "val_in_training.py": (F, "dynamic+static", {"eval_val_sliding": P, "pipeline (whole entry point)": F}, {}),
     "crash.py": (E, "error", {"eval_val": P, "eval_val_sliding": E}, {}),
-    "hang.py": (E, "error", {"eval_val": P, "eval_val_sliding": E}, {}),
+    "hang.py": (E, "error", {"eval_val_sliding": E}, {}),
 }
 
 
@@ -40,16 +41,13 @@ EXPECTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_verdict(name: str) -> None:
     status, decided_by, functions, channels = EXPECTED[name]
-    audit = audit_script(SCRIPTS / name, flips=DEFAULT_FLIPS, run_timeout_s=10)
+    audit = audit_script(SCRIPTS / name, flips=DEFAULT_FLIPS, run_timeout_s=10, setup_timeout_s=60)
     found = {v.name: v for v in audit.functions}
     assert audit.status is status and audit.decided_by == decided_by, audit.summary
     for fn, want in functions.items():
         assert found[fn].status is want, (fn, found[fn].summary)
     for fn, channel in channels.items():
         assert channel in found[fn].channels, (fn, found[fn].channels)
-    if name == "inline_slot.py":
-        inline = [v for v in audit.functions if v.kind == "inline"]
-        assert len(inline) == 1 and inline[0].status is F and "target" in inline[0].channels
     if name == "wrapper_slot_scored.py":
         assert audit.layers == 1
     if name == "ngram_cache.py":
@@ -57,5 +55,6 @@ def test_fixture_verdict(name: str) -> None:
         # target-keyed lookup (it breaks normalization, not causality), the static check does.
         adapted = audit_script(SCRIPTS / name, adapter=SCRIPTS / "adapters" / "ngram_cache_adapter.py", flips=16)
         assert adapted.functions[0].status is P and adapted.status is F and adapted.decided_by == "static"
+        assert audit.concerns["normalized"].status is F and audit.concerns["causal"].status is E
     if name == "exec_indirect.py":
         assert audit.followed and audit.followed[0].endswith("sliding_legal.py")

@@ -30,7 +30,8 @@ def test_legal_sliding_eval_passes_with_an_exact_capture() -> None:
     assert v.causality is not None and v.causality.stream_flip.flips == 8
     dist = v.causality.distribution  # rows come from the captured logits
     assert dist is not None and dist.checked == 8 and dist.changed == 0
-    assert audit.env["NUM_LAYERS"] == "2" and audit.stream_tokens >= 32 * 16 * 3
+    assert audit.env["MODEL_DIM"] == "64" and audit.stream_tokens >= 32 * 16 * 3
+    assert audit.entry["error"] is None and v.calls == 1 and v.call_line
 
 
 def test_scored_mask_slot_fails_in_the_target_channel() -> None:
@@ -42,15 +43,17 @@ def test_scored_mask_slot_fails_in_the_target_channel() -> None:
     assert "distribution" in v.causality.failed_tests  # the row scoring the flipped target moved
 
 
-def test_a_crash_is_an_error_with_the_childs_last_lines() -> None:
+def test_a_crash_is_an_error_that_names_the_script_line() -> None:
     audit = audit_script(SCRIPTS / "crash.py", functions=["eval_val_sliding"], flips=4)
     assert audit.status is Status.ERROR and audit.decided_by == "error"
     (v,) = audit.functions
-    assert v.status is Status.ERROR and "ValueError" in v.summary and "cross_entropy" in v.child_tail
+    assert v.status is Status.ERROR and "ValueError" in v.summary and "(line " in v.summary
+    assert audit.entry["line"] and audit.entry["error"].startswith("ValueError")
 
 
 def test_a_hang_is_killed_and_reported_as_error() -> None:
-    audit = audit_script(SCRIPTS / "hang.py", functions=["eval_val_sliding"], flips=4, run_timeout_s=3)
+    audit = audit_script(SCRIPTS / "hang.py", functions=["eval_val_sliding"], flips=4, run_timeout_s=3,
+                         setup_timeout_s=20)
     (v,) = audit.functions
     assert v.status is Status.ERROR and "timed out" in v.summary
     assert audit.status is Status.ERROR
@@ -75,13 +78,16 @@ def test_cli_script_target_exit_codes_and_json() -> None:
     data = json.loads(result.stdout)
     assert data["mode"] == "script" and data["verdict"] == "fail" and not validate(data)
     labels = [r["label"] for r in data["results"]]
-    assert labels == ["eval_val_slot", "GA-STATIC-001 (static)"]
+    assert labels[0] == "eval_val_slot" and "GA-STATIC-001 (static)" in labels
+    assert "GA-COVER-001 (dynamic)" in labels and "GA-DOC-001 (dynamic)" in labels
+    statuses = {r["label"]: r["status"] for r in data["results"]}
+    assert statuses["GA-DOC-001 (dynamic)"] == "not-applicable"
 
 
 @pytest.mark.parametrize("args, message", [
     (["missing_script.py"], "no such script"),
-    ([str(SCRIPTS / "needs_py312.py")], "needs Python ≥ 3.12"),
-    ([str(SCRIPTS / "sliding_legal.py"), "--function", "eval_nothing"], "no eval function named eval_nothing"),
+    ([str(SCRIPTS / "needs_py312.py")], "no scoring function found"),
+    ([str(SCRIPTS / "sliding_legal.py"), "--function", "eval_nothing"], "no module-level function named eval_nothing"),
     ([str(SCRIPTS / "sliding_legal.py"), "--env", "NOEQUALS"], "key=value"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
@@ -118,21 +124,22 @@ TINY_SCRIPT = '''
 import torch
 {prelude}
 
-class GPT(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.emb = torch.nn.Embedding(1024, 8)
-
 def eval_val_x(model, val_tokens):
-    return 1.0, 1.0
+    val_bpb = 1.0
+    for _ in range(2):
+        pass
+    return 1.0, val_bpb
 
 def main():
-    model = GPT()
+    eval_val_x(None, None)
+
+if __name__ == "__main__":
+    main()
 '''
 
 
 @pytest.mark.parametrize("prelude, message", [
-    ('import socket\nsocket.create_connection(("93.184.216.34", 80), timeout=5)', "network access is disabled"),
+    ('import socket\nsocket.create_connection(("93.184.216.34", 80), timeout=5)', "network access is not allowed"),
     ("blob = bytearray(64 * 2**30)", "MemoryError"),
 ])
 def test_sandbox_refuses_network_and_caps_memory(tmp_path: Path, prelude: str, message: str) -> None:
@@ -142,3 +149,39 @@ def test_sandbox_refuses_network_and_caps_memory(tmp_path: Path, prelude: str, m
     (v,) = audit.functions
     assert v.status is Status.ERROR and message in v.summary, v.summary
     assert audit.status is Status.ERROR
+    if "network" in message:  # the attempt is evidence too, with the script's line
+        assert any(a["kind"] == "network" and a.get("line") == 4 for a in audit.attempts), audit.attempts
+
+
+def test_a_script_that_needs_python_312_is_audited_through_the_downgrade(tmp_path: Path) -> None:
+    text = (SCRIPTS / "sliding_legal.py").read_text().replace(
+        "    t0 = time.perf_counter()", '    print(f"{args.__class__.__dict__["seed"]!r}")\n    t0 = time.perf_counter()', 1)
+    script = tmp_path / "train_gpt.py"
+    script.write_text(text)
+    audit = audit_script(script, functions=["eval_val_sliding"], flips=4)
+    assert audit.status is Status.PASS, audit.summary
+    assert "PEP 701" in audit.compat and "line numbers kept" in audit.compat
+
+
+def test_a_flag_off_in_the_submitted_run_keeps_its_path_off(tmp_path: Path) -> None:
+    # SLOT_ENABLED defaults to 1 in the fixture; a README command that ran it with 0 wins
+    folder = tmp_path / "record"
+    folder.mkdir()
+    (folder / "train_gpt.py").write_text((SCRIPTS / "slot_scored_mask.py").read_text())
+    (folder / "README.md").write_text("SLOT_ENABLED=0 torchrun --nproc_per_node=8 train_gpt.py\n")
+    audit = audit_script(folder, flips=4)
+    assert audit.env.get("SLOT_ENABLED") == "0"
+    slot = next(v for v in audit.functions if v.name == "eval_val_slot")
+    assert slot.status is not Status.FAIL, slot.summary
+
+
+def test_a_warning_reads_the_same_in_causality_and_in_report(tmp_path: Path) -> None:
+    from golf_audit.checks.base import AuditContext
+    from golf_audit.checks.registry import get_check
+
+    (tmp_path / "train_gpt.py").write_text((SCRIPTS / "network_unused_env.py").read_text())
+    result = runner.invoke(app, ["causality", str(tmp_path), "--function", "eval_val", "--flips", "2",
+                                 "--format", "json"])
+    in_causality = {r["label"]: r["status"] for r in json.loads(result.stdout)["results"]}["GA-STATIC-006 (static)"]
+    in_report = get_check("GA-STATIC-006").evaluate(AuditContext(tmp_path)).status.value
+    assert in_causality == in_report == "warn"

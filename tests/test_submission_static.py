@@ -47,10 +47,70 @@ def test_known_good_fixture_passes(check_id: str) -> None:
     assert res.status is Status.PASS, [e.message for e in res.evidence]
 
 
-def test_prequant_ttt_in_main_is_flagged() -> None:
+def test_prequant_ttt_in_main_is_flagged_at_the_training_line() -> None:
     res = results("prequant_ttt.py")["GA-STATIC-003"]
     assert res.status is Status.FAIL
-    assert "prequant_ttt_enabled" in (res.evidence[0].snippet or "")  # the block that trains before eval_val
+    line = (SCRIPTS / "prequant_ttt.py").read_text().splitlines()[res.evidence[0].line - 1]
+    assert not line.strip().startswith("if "), "the finding names the offending expression, not the enclosing if"
+
+
+STATIC = SCRIPTS / "static"
+
+
+def static_results(name: str) -> dict[str, object]:
+    path = STATIC / name
+    return {r.check_id: r for r in static.run_all(ast.parse(path.read_text()), name)}
+
+
+def test_adaptation_discarded_before_scoring_is_evidence_not_a_finding() -> None:
+    res = static_results("warmup_discarded.py")["GA-STATIC-003"]
+    assert res.status is Status.PASS, [e.message for e in res.evidence]
+    (node, message), = static.discarded_adaptations(ast.parse((STATIC / "warmup_discarded.py").read_text()))
+    assert "del wl, wo" in message and "discards" in message
+
+
+def test_training_on_val_before_scoring_names_the_trainer_call_not_the_if() -> None:
+    res = static_results("pre_eval_ttt.py")["GA-STATIC-003"]
+    assert res.status is Status.FAIL
+    line = (STATIC / "pre_eval_ttt.py").read_text().splitlines()[res.evidence[0].line - 1]
+    assert line.strip().startswith("ttt_adapt(")
+
+
+def test_normalized_add_one_table_read_at_the_target_is_not_flagged() -> None:
+    assert static_results("add_one_bigram.py")["GA-STATIC-004"].status is Status.PASS
+
+
+@pytest.mark.parametrize("name, expr", [("nested_counts.py", "self.full_counts[1][full_key.reshape(-1)]"),
+                                        ("counts_get_target.py", "counts.get(target, 0)")])
+def test_target_keyed_lookups_on_attributes_nested_subscripts_and_get_are_flagged(name: str, expr: str) -> None:
+    res = static_results(name)["GA-STATIC-004"]
+    assert res.status is Status.FAIL
+    lines = [(STATIC / name).read_text().splitlines()[e.line - 1] for e in res.evidence]
+    assert any(expr in line for line in lines), lines
+    assert not any("entry[target] = entry.get" in line for line in lines), "a table's own update is not a read"
+
+
+def test_a_leak_in_a_branch_the_submitted_run_switches_off_is_a_warning() -> None:
+    from golf_audit.submission import analyze
+
+    tree = ast.parse((STATIC / "slot_off_branch.py").read_text())
+    variables = analyze.env_vars(tree)
+    raw = {r.check_id: r for r in static.run_all(tree, "slot_off_branch.py")}
+    assert raw["GA-STATIC-002"].status is Status.FAIL
+    flags = analyze.flag_values(variables, {})
+    configured = {r.check_id: r for r in static.configured(list(raw.values()), tree, flags, variables, {})}
+    res = configured["GA-STATIC-002"]
+    assert res.status is Status.WARN and "SLOT_ENABLED=0" in res.evidence[0].message
+    on = {r.check_id: r for r in static.configured(static.run_all(tree, "x.py"), tree,
+                                                   analyze.flag_values(variables, {"SLOT_ENABLED": "1"}), variables, {})}
+    assert on["GA-STATIC-002"].status is Status.FAIL
+
+
+def test_minified_true_alias_still_counts_as_trainable() -> None:
+    text = ("_B = True\nimport torch\ndef eval_val_slot(h):\n    delta = torch.zeros(1, 1, 8, requires_grad=_B)\n"
+            "    opt = torch.optim.AdamW([delta])\n    return 0.0\n")
+    res = {r.check_id: r for r in static.run_all(ast.parse(text), "x.py")}
+    assert res["GA-STATIC-002"].status is Status.FAIL
 
 
 def test_legal_fixtures_have_no_leak_pattern() -> None:
@@ -73,3 +133,23 @@ def test_checks_read_the_syntax_tree_not_text() -> None:
     # The pattern inside a string or comment is not code.
     text = 'NOTE = "mask[i, s:wlen] = 1.0; import socket"\n# import requests\n'
     assert all(r.status is Status.PASS for r in static.run_all(ast.parse(text), "x.py"))
+
+
+def test_memoized_walks_give_the_same_findings_and_are_dropped_after_the_scope() -> None:
+    """astmemo.scope() only saves time: every check finds the same lines with and without it."""
+    from golf_audit.submission import astmemo
+
+    scripts = sorted([*SCRIPTS.glob("*.py"), *(SCRIPTS / "static").glob("*.py")])
+    assert len(scripts) > 10
+    for script in scripts:
+        try:
+            tree = ast.parse(script.read_text(encoding="utf-8"))
+        except SyntaxError:  # needs_py312.py: parsed elsewhere through the downgrade
+            continue
+        plain = static.run_all(tree, script.name)
+        with astmemo.scope():
+            memo = static.run_all(tree, script.name)
+            assert astmemo._walks  # the scope did remember walks
+        assert [(r.check_id, r.status, [(e.line, e.message) for e in r.evidence]) for r in plain] == \
+            [(r.check_id, r.status, [(e.line, e.message) for e in r.evidence]) for r in memo], script.name
+    assert not astmemo._walks and not astmemo._texts and not astmemo._owns  # nothing kept after the scope

@@ -89,15 +89,21 @@ def wrong_tokens(true_tokens: Sequence[int], vocab_size: int, seed: int) -> list
 # ----------------------------------------------------------------------------- comparisons
 
 
-def _moved(base: Scored, new: Scored, upto: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _moved(base: Scored, new: Scored, upto: int, tol: float,
+           times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(positions, deltas) among targets < ``upto`` whose scoring moved beyond ``tol``.
 
-    A target scored in one run but not the other counts as moved (delta NaN).
+    A target scored in one run but not the other counts as moved (delta NaN). With ``times``
+    (when each target was scored, from the source's ``scoring_times``), a target scored strictly
+    *after* target ``upto`` may depend on it: adaptation on already-scored tokens (documents
+    evaluated out of stream order by a score-first TTT) is not a leak.
     """
     b, n = base.nll[:upto], new.nll[:upto]
     bs, ns = base.count[:upto] > 0, new.count[:upto] > 0
     delta = n - b
     moved = (bs & ns & (np.abs(delta) > tol)) | (bs != ns)
+    if times is not None and 0 <= upto < times.size and times[upto] >= 0:
+        moved &= times[:upto] <= times[upto]
     pos = np.flatnonzero(moved)
     return pos, delta[pos]
 
@@ -136,7 +142,9 @@ def run_flip(source: NllSource, tokens: torch.Tensor, base: Scored, flip: int, w
     streamed = tokens.clone()
     streamed[flip + 1] = wrong
     s = source.run(streamed, logprob_positions=want)
-    s_pos, s_delta = _moved(base, s, flip, tol)
+    times = getattr(source, "scoring_times", None)
+    order = times(base.nll.size) if times is not None else None
+    s_pos, s_delta = _moved(base, s, flip, tol, None if order is None else np.asarray(order))
     if not getattr(source, "supports_target_flip", True):
         # A submission's own script reads inputs and targets from one stream: no target-only flip.
         base_row, s_row = base.logprobs.get(flip), s.logprobs.get(flip)
@@ -200,7 +208,10 @@ def _baseline(source: NllSource, tokens: torch.Tensor, options: AuditOptions) ->
     scored = first.count > 0
     flips = choose_flips(scored, options.flips, options.seed, _boundaries(source, scored.size, options))
     full = source.run(tokens, logprob_positions=flips)
-    wrongs = wrong_tokens([int(tokens[f + 1]) for f in flips], int(source.vocab_size), options.seed)
+    # A source may keep flips off its control ids (a script's BOS starts a document).
+    low = int(getattr(source, "first_flip_token", 0))
+    wrongs = [low + w for w in wrong_tokens([int(tokens[f + 1]) - low for f in flips], int(source.vocab_size) - low,
+                                            options.seed)]
     return {"first": first, "base": full, "flips": flips, "wrongs": wrongs, "seconds": time.process_time() - t0}
 
 

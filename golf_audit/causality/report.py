@@ -76,7 +76,7 @@ class ResultJSON(TypedDict):
     expected: Optional[str]  # zoo runs: "pass", "fail", "fail (normalization)"
     matches_expected: Optional[bool]
     subject: str
-    status: Literal["pass", "fail", "error"]
+    status: Literal["pass", "fail", "error", "warn", "not-run", "not-applicable"]  # the last three: script mode
     summary: str
     failed_tests: list[str]
     channels: list[str]
@@ -170,6 +170,8 @@ class CausalityReport:
         statuses = [s.result.status for s in self.subjects]
         if self.mode == "script" and Status.FAIL in statuses:  # a static leak fails even if the dynamic run errored
             return Status.FAIL
+        if self.mode == "script":  # warnings, not-exercised and not-applicable subjects are shown, not decisive
+            statuses = [s for s in statuses if s in (Status.PASS, Status.FAIL, Status.ERROR)]
         if Status.ERROR in statuses or not statuses:
             return Status.ERROR
         if self.mode == "zoo":

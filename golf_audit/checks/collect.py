@@ -105,18 +105,14 @@ def static_findings(ctx: AuditContext) -> list[CheckResult]:
         raise NotRun("the folder ships no training script (train*.py)")
 
     def _scan(c: AuditContext) -> list[CheckResult]:
-        import ast
+        from ..errors import CannotConclude
 
-        static = need("golf_audit.submission.static", 8)
         audit = need("golf_audit.submission.audit", 8)
-        text, _layers, _followed, min_python = audit.load_effective(c.script)
         try:
-            tree = ast.parse(text)
-        except SyntaxError as exc:
-            needs = f" (needs Python ≥ {min_python[0]}.{min_python[1]})" if min_python else ""
-            raise NotRun(f"train_gpt.py does not parse on this Python{needs}: {exc.msg}, line {exc.lineno}") from None
-        # Evidence names the script relative to its folder, as every other check does.
-        return list(_attr(static, "run_all", 8)(tree, c.script.name))
+            view = _attr(audit, "static_view", 8)(c.script, c.options.python)
+        except CannotConclude as exc:
+            raise NotRun(str(exc)) from None
+        return list(view.static)
 
     return ctx.collect("static", _scan)
 
@@ -279,6 +275,11 @@ def from_significance(rule: str) -> Callable[[AuditContext, Any], Outcome]:
 def from_static(ctx: AuditContext, check: Any) -> Outcome:
     """``run`` of a static (ast) check of train_gpt.py."""
     return static_outcome(ctx, check.id)
+
+
+def from_dynamic_check(ctx: AuditContext, check: Any) -> Outcome:
+    """``run`` of a check the submission auditor computes itself (GA-COVER-001, GA-DOC-001)."""
+    return outcome_of(pick(list(getattr(dynamic_verdicts(ctx), "checks", [])), check.id))
 
 
 def from_bpb(aspect: str) -> Callable[[AuditContext, Any], Outcome]:

@@ -12,8 +12,10 @@ from . import (
     bpb_table,
     causal_dynamic,
     claims_match_logs,
+    cover_full,
     data_fingerprint,
     data_val_calibration,
+    doc_isolation,
     files_parse,
     norm_dynamic,
     seed_consistency,
@@ -47,7 +49,7 @@ _MODULES = [
     static_scored_mask, static_shared_delta, static_adapt_before_score, static_target_in_key,
     static_val_in_train, static_network, static_unused_env,
     bpb_table, bpb_denominator,
-    causal_dynamic, norm_dynamic, bpb_builder, bpb_sidecar,
+    causal_dynamic, norm_dynamic, cover_full, doc_isolation, bpb_builder, bpb_sidecar,
 ]
 
 CHECKS: dict[str, Check] = {m.CHECK.id: m.CHECK for m in _MODULES}

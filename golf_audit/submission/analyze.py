@@ -1,40 +1,42 @@
-"""Static (ast) reading of a submission script: what the child needs to run its eval.
+"""Static (ast) reading of a submission script: what the child needs to run its own eval.
 
 Everything here works on source text and never executes it:
-  * the environment variables its ``Hyperparameters`` class reads, with their defaults;
-  * the tiny configuration to put in those variables;
-  * the script's own ``GPT(...)`` construction in ``main()`` plus the simple assignments it
-    depends on, as code the child can execute;
-  * the ``eval_val*`` functions and a by-name binding of each argument to an expression.
+
+* the environment variables the script reads (``os.environ.get``/``getenv``/``os.environ[...]``,
+  in ``Hyperparameters`` or anywhere else), with their defaults;
+* the tiny configuration to put in them: widths, vocabulary, sequence and batch sizes shrunk
+  with their *derived* sizes kept consistent (head dim, partial RoPE dims, GQA ratio, layer
+  indices such as ``VE_LAYERS`` or loop ranges stay valid because the depth is kept), eval
+  features switched on (SLOT, TTT, n-gram, PPM, ... and the flags the logged run had on), CUDA-only
+  paths switched off, thresholds (chunk sizes, prefix documents, warm-ups) small enough to fire
+  on the audit stream;
+* the scoring functions, found by what they do (they score tokens and compute a bits-per-byte),
+  not only by an ``eval_val*`` name; orchestrators (``main``, ``train_and_eval``), pure helpers
+  (``_loss_bpb``) and wrappers that forward ``*args`` (``timed_eval``) are not scoring functions;
+* the flag-guarded branches inside them, so the audit can say which ones never ran.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
+import re
+from pathlib import Path
 from dataclasses import dataclass, field
 
-# Tiny model: small enough to run dozens of evals per second on one core (vocab 256 makes
-# SLOT steps 3-4x cheaper than 1024), big enough that
-# attention, GQA, partial RoPE and U-Net skips are all exercised.
-TINY_VALUES: dict[str, str] = {
-    "VOCAB_SIZE": "256", "NUM_LAYERS": "2", "MODEL_DIM": "64", "NUM_HEADS": "4", "NUM_KV_HEADS": "2", "MLP_MULT": "2",
-    "TRAIN_SEQ_LEN": "64", "EVAL_SEQ_LEN": "64", "EVAL_STRIDE": "16", "ROPE_DIMS": "8",
-    "BIGRAM_VOCAB_SIZE": "64", "BIGRAM_DIM": "16", "VE_DIM": "16", "VE_LAYERS": "1", "XSA_LAST_N": "2",
-    "VAL_BATCH_SIZE": "512", "MTP_NUM_HEADS": "0", "SLOT_STEPS": "4", "TTT_EPOCHS": "1",
-    "TTT_CHUNK_TOKENS": "512", "TTT_CHUNK_SIZE": "512", "TTT_BATCH_SEQS": "8", "NUM_LOOPS": "1",
-    "TRAIN_BATCH_TOKENS": "512", "ITERATIONS": "1", "WARMUP_STEPS": "0", "VAL_LOSS_EVERY": "0",
-}
-# Eval features are switched on so the audit reaches the code the submission claims.
-EVAL_FLAG_WORDS = ("SLOT", "TTT", "NGRAM", "CACHE")
-CUDA_ONLY_WORDS = ("FUSED", "TRITON", "CUDA_GRAPH", "FA3")
+from . import astmemo
 
-SUBMISSION_NAMES = ("GPT",)
-MODEL_PARAMS = ("model", "base_model", "eval_model", "gpt", "net", "m")
-TOKEN_PARAMS = ("val_tokens", "tokens", "val_data", "val_ids")
-LUT_PARAMS = {"base_bytes": "__ga_luts__[0]", "leading_space": "__ga_luts__[1]", "boundary": "__ga_luts__[2]"}
-FIXED_PARAMS = {"rank": "0", "world_size": "1", "local_rank": "0", "grad_accum_steps": "1",
-                "device": "__ga_device__", "master_process": "True", "distributed": "False"}
+TINY_SEQ = 64  # eval/train sequence length of the audit
+TINY_STRIDE = 16
+TINY_DIM = 64
+TINY_HEAD_DIM = 32
+TINY_VOCAB = 256
+# Eval features: switched on so the audit reaches the code the submission claims.
+EVAL_FLAG_WORDS = ("SLOT", "TTT", "NGRAM", "CACHE", "PPM", "MIXER", "TILT", "SLIDING", "ETLB", "TEMP_CAL", "LORA",
+                   "BOOST", "COMPLEMENT", "RESCORE")
+# Flags that would skip the eval, debug it, or demand a file the audit does not have.
+NEVER_ON_WORDS = ("ONLY", "SKIP", "DEBUG", "DUMP", "BYPASS", "SWEEP", "RESUME", "PATH", "DIR", "FILE", "COMPILE",
+                  "PRECOMPUTE_OUTSIDE")
+CUDA_ONLY_WORDS = ("FUSED", "TRITON", "CUDA_GRAPH", "FA3", "FLASH")
 
 
 class AnalysisError(ValueError):
@@ -44,67 +46,321 @@ class AnalysisError(ValueError):
 @dataclass
 class EnvVar:
     name: str  # environment variable, e.g. "NUM_LAYERS"
-    attr: str  # Hyperparameters attribute, e.g. "num_layers"
+    attr: str  # the name it is assigned to (Hyperparameters attribute or variable), e.g. "num_layers"
     default: str  # default as written in the source
     line: int
+    in_hparams: bool = True  # read inside a Hyperparameters-like class
+    flag: bool = False  # read as a boolean (bool(int(...)), == "1", name *_ENABLED / USE_*)
+
+
+@dataclass
+class ScoringFunction:
+    name: str
+    line: int
+    end_line: int
+    why: str  # what made it a scoring function
+
+
+@dataclass
+class Branch:
+    """An ``if`` inside a scoring function (or the entry code) whose test reads a flag."""
+
+    function: str
+    line: int
+    test: str
+    body: tuple[int, int]  # first and last line of the body
 
 
 @dataclass
 class EvalTarget:
-    """One thing the child can call: a module-level eval function or an extracted inline block."""
+    """Kept for adapter files: one thing the child calls (the adapter's ``evaluate``)."""
 
     name: str
     line: int
-    bindings: dict[str, str]  # parameter -> expression evaluated in the child's namespace
-    prelude: str = ""  # statements (from main) that define names the bindings need
-    define: str = ""  # source to exec first (inline blocks become functions)
-    stride_exprs: list[str] = field(default_factory=list)  # candidate strides for scored-set inference
-    error: str = ""  # why it cannot be called (reported as an error verdict)
-    adapter: bool = False  # run through an adapter file's evaluate() instead
+    bindings: dict[str, str] = field(default_factory=dict)
+    adapter: bool = False
 
 
-def env_vars(tree: ast.Module) -> list[EnvVar]:
-    """Environment variables read inside ``class Hyperparameters`` (os.environ.get / getenv / [])."""
-    out: list[EnvVar] = []
-    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and "hyperparam" in n.name.lower()):
-        for stmt in cls.body:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
-            value = getattr(stmt, "value", None)
-            if not targets or value is None or not isinstance(targets[0], ast.Name):
-                continue
-            for node in ast.walk(value):
-                name, default = _env_read(node)
-                if name:
-                    out.append(EnvVar(name, targets[0].id, default, stmt.lineno))
-                    break
-    return out
+# ----------------------------------------------------------------------------- env vars
 
 
 def _env_read(node: ast.AST) -> tuple[str | None, str]:
-    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-        f = ast.unparse(node.func)
-        if f in ("os.environ.get", "os.getenv", "environ.get", "getenv"):
-            default = ast.unparse(node.args[1]) if len(node.args) > 1 else "None"
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+            and isinstance(node.args[0].value, str):
+        f = astmemo.unparse(node.func)
+        if f in ("os.environ.get", "os.getenv", "environ.get", "getenv", "_e", "_env"):
+            default = astmemo.unparse(node.args[1]) if len(node.args) > 1 else "None"
             return node.args[0].value, default
-    if isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("os.environ", "environ"):
+    if isinstance(node, ast.Subscript) and astmemo.unparse(node.value) in ("os.environ", "environ"):
         if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
             return node.slice.value, "<required>"
     return None, ""
 
 
-def tiny_env(variables: list[EnvVar], overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for the child: tiny shapes, eval features on, CUDA-only paths off."""
+def env_vars(tree: ast.Module) -> list[EnvVar]:
+    """Every environment variable the script reads, with the name it is assigned to."""
+    out: dict[str, EnvVar] = {}
+    hp_classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and "hyperparam" in n.name.lower()]
+    in_hp = {id(n) for c in hp_classes for n in astmemo.walk(c)}
+    for stmt in astmemo.walk(tree):
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is None:
+            continue
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+        attr = target.id if isinstance(target, ast.Name) else target.attr if isinstance(target, ast.Attribute) else ""
+        for node in astmemo.walk(stmt.value):
+            name, default = _env_read(node)
+            if name and name not in out:
+                out[name] = EnvVar(name, attr, default, stmt.lineno, id(stmt) in in_hp, _reads_bool(stmt.value, name))
+                break
+    for node in astmemo.walk(tree):  # reads not assigned to anything (os.environ.get("X", "0") == "1")
+        name, default = _env_read(node)
+        if name and name not in out:
+            out[name] = EnvVar(name, "", default, getattr(node, "lineno", 0), id(node) in in_hp,
+                               name.upper().endswith(("_ENABLED", "_ENABLE")))
+    return sorted(out.values(), key=lambda v: v.line)
+
+
+def _reads_bool(value: ast.expr, name: str) -> bool:
+    """The assignment turns the variable into a boolean (a flag, not a number)."""
+    if name.upper().endswith(("_ENABLED", "_ENABLE")) or name.upper().startswith("USE_"):
+        return True
+    text = astmemo.unparse(value).replace("'", '"')
+    if any(isinstance(c, ast.Call) and any(isinstance(a, ast.Name) and a.id == "bool" for a in c.args)
+           for c in astmemo.walk(value)):  # _e("SLIDING_EVAL", 0, bool): a typed env helper
+        return True
+    return text.startswith("bool(") or any(op in text for op in ('== "1"', 'in ("1"', '== "true"', '.lower() in')) \
+        or isinstance(value, ast.Compare)
+
+
+def _literal(default: str) -> object:
+    """The default's value when it is a literal (also inside str()/int()/float()), else None."""
+    try:
+        node = ast.parse(default, mode="eval").body
+    except SyntaxError:
+        return None
+    while isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Name) and node.func.id in ("str", "int", "float"):
+        node = node.args[0]
+    if isinstance(node, ast.BinOp):  # 2048 * 48 * 8
+        try:
+            return eval(compile(ast.Expression(node), "<default>", "eval"), {"__builtins__": {}})  # noqa: S307 - literals only
+        except Exception:  # noqa: BLE001
+            return None
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+def _number(default: str) -> float | None:
+    value = _literal(default)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _is_flag(var: EnvVar) -> bool:
+    return var.flag or isinstance(_literal(var.default), bool)
+
+
+def _fmt(value: float, like: str) -> str:
+    integral = value == int(value) and "." not in like.strip("'\"")
+    return str(int(value)) if integral else repr(float(value))
+
+
+def _words(name: str) -> set[str]:
+    return set(name.upper().split("_"))
+
+
+def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | None = None,
+             overrides: dict[str, str] | None = None, seq: int = TINY_SEQ) -> dict[str, str]:
+    """The child's environment: a tiny, self-consistent configuration of the submitted run.
+
+    ``submitted`` (:func:`submitted_config`) gives the flags and modes of the run that produced
+    the record (logged hyperparameters, the README's or run script's command): they are kept,
+    so the audit exercises what the submission ran, eval features included; a flag nobody set
+    keeps its default. Sizes are always tiny. CUDA-only paths are off. ``overrides`` (``--env``)
+    win over everything.
+    """
+    submitted = submitted or {}
+    by_name = {v.name.upper(): v for v in variables}
+    num = {k: _number(v.default) for k, v in by_name.items()}
     env: dict[str, str] = {}
-    for var in variables:
-        upper = var.name.upper()
-        if upper in TINY_VALUES:
-            env[var.name] = TINY_VALUES[upper]
-        elif upper.endswith("_ENABLED") and any(w in upper for w in CUDA_ONLY_WORDS):
+
+    def default(name: str, fallback: float) -> float:
+        value = num.get(name)
+        return fallback if value is None or value <= 0 else value
+
+    dim0 = default("MODEL_DIM", 512)
+    heads0 = default("NUM_HEADS", 8)
+    kv0 = default("NUM_KV_HEADS", heads0)
+    head_dim0 = dim0 / heads0 if heads0 else 64
+    head_dim = min(TINY_HEAD_DIM, head_dim0) if head_dim0 == int(head_dim0) else TINY_HEAD_DIM
+    heads = max(1, TINY_DIM // int(head_dim))
+    kv = max(1, round(heads * kv0 / heads0)) if heads0 else heads
+    while heads % kv:
+        kv -= 1
+    scale = TINY_DIM / dim0
+
+    for name, var in by_name.items():
+        words = _words(name)
+        value = num.get(name)
+        if var.name in submitted and (_is_flag(var) or value is None):
+            # the submitted run's flag or mode (a string such as NGRAM_MODE); sizes are handled below
+            sub = submitted[var.name][0]
+            env[var.name] = _flag_value(sub) if _is_flag(var) and _flag_value(sub) in ("0", "1") else sub
+        if name == "VOCAB_SIZE":
+            env[var.name] = str(TINY_VOCAB)
+        elif name in ("MODEL_DIM", "EMBEDDING_DIM", "EMBED_DIM") or (name.endswith("_INNER_DIM") and value):
+            env[var.name] = str(TINY_DIM if name == "MODEL_DIM" else max(8, int(round((value or dim0) * scale))))
+        elif name == "NUM_HEADS":
+            env[var.name] = str(heads)
+        elif name == "NUM_KV_HEADS":
+            env[var.name] = str(kv)
+        elif name == "HEAD_DIM":
+            env[var.name] = str(int(head_dim))
+        elif name in ("ROPE_DIMS", "ROPE_DIM") and value:
+            env[var.name] = str(int(min(value, head_dim) // 2 * 2))
+        elif name == "MLP_HIDDEN" and value:
+            env[var.name] = str(max(16, int(value * scale) // 8 * 8))
+        elif (words & {"BIGRAM", "TRIGRAM", "HASH"}) and (words & {"DIM"}) or name in ("VE_DIM", "LATENT_KV_DIM",
+                                                                                        "POLYGLU_GATE_DIM"):
+            env[var.name] = str(int(min(value or 16, 16)))
+        elif (words & {"BUCKETS"} or name.endswith("VOCAB_SIZE")) and value and value > TINY_VOCAB:
+            env[var.name] = str(1024 if "NGRAM" in name else 512)
+        elif name.endswith("SEQ_LEN"):  # 0 means "the train length" in several scripts: keep it
+            env[var.name] = "0" if value == 0 else str(seq)
+        elif name in ("EVAL_STRIDE", "STRIDE", "SLIDING_STRIDE", "SW_STRIDE"):
+            env[var.name] = str(TINY_STRIDE)
+        elif name in ("TRAIN_BATCH_TOKENS",):
+            env[var.name] = str(seq * 8)
+        elif name in ("VAL_BATCH_SIZE", "VAL_BATCH_TOKENS"):
+            env[var.name] = str(seq * 8 * 8)
+        elif name in ("ITERATIONS",):
+            env[var.name] = "2"
+        elif name in ("WARMUP_STEPS", "VAL_LOSS_EVERY", "CHECKPOINT_EVERY", "MUON_COOLDOWN_START", "RECUR_START_STEP",
+                      "QAT_AFTER_STEP", "FORCE_STOP_STEP", "SKIP_TOKENS", "GLOBAL_TTT_WARMUP_CHUNKS"):
             env[var.name] = "0"
-        elif upper.endswith("_ENABLED") and any(w in upper for w in EVAL_FLAG_WORDS):
-            env[var.name] = "1"
+        elif name in ("WARMDOWN_ITERS", "MUON_MOMENTUM_WARMUP_STEPS", "SWA_EVERY", "EMA_EVERY", "LAWA_FREQ",
+                      "TRAIN_LOG_EVERY", "MULTI_EXIT_MIX_STEPS", "TEMP_CAL_STEPS"):
+            env[var.name] = "1" if "LOG" not in name else "1000"
+        elif "TTT" in words and (words & {"CHUNK"}) and value:
+            env[var.name] = str(32 if "SIZE" in words else 256)
+        elif "TTT" in words and (words & {"BATCH"}) and value:
+            env[var.name] = "4"
+        elif "TTT" in words and "EPOCHS" in words and value:
+            env[var.name] = str(int(min(value, 2)))
+        elif "TTT" in words and "RANK" in words and value:
+            env[var.name] = "4"
+        elif name in ("TTT_MIN_DOC_LEN",):
+            env[var.name] = "16"
+        elif "PREFIX" in words and "DOCS" in words:
+            env[var.name] = "4"
+        elif ("GPTQ" in words and (words & {"BATCHES", "SAMPLES", "SEQS"})) or name == "GPTQ_BATCH_SIZE":
+            env[var.name] = "2"
+        elif name == "GPTQ_GEN_LEN":
+            env[var.name] = str(seq)
+        elif name == "GPTQ_BLOCK_SIZE":
+            env[var.name] = "32"
+        elif "NGRAM" in words and "CHUNK" in words and value:
+            env[var.name] = str(256 if "TOKENS" in words else 64)
+        elif name in ("SLOT_STEPS", "ETLB_STEPS") and value:
+            env[var.name] = "2"
+        elif "LQER" in words and "RANK" in words and value:
+            env[var.name] = "2"
+        elif name.startswith("MAMBA") and (words & {"STATE", "HEADDIM"}) and value:
+            env[var.name] = "16"
+        elif name.startswith("MAMBA") and "CHUNK" in words and value:
+            env[var.name] = "16"
+        elif name == "MTP_NUM_HEADS":
+            env[var.name] = "0"
+        elif any(w in name for w in CUDA_ONLY_WORDS) and _is_flag(var):
+            env[var.name] = "0"
     env.update(overrides or {})
     return env
+
+
+def flag_values(variables: list[EnvVar], env: dict[str, str]) -> dict[str, bool]:
+    """Each boolean flag's value in the audited configuration (``attr`` -> on/off)."""
+    out: dict[str, bool] = {}
+    for v in variables:
+        if not v.attr or not _is_flag(v):
+            continue
+        raw = env.get(v.name)
+        if raw is None:
+            lit = _literal(v.default)
+            raw = "1" if lit is True else "0" if lit in (False, None) else str(lit)
+        out[v.attr] = _flag_value(str(raw)) == "1"
+    return out
+
+
+COMMAND_ASSIGN = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]{2,})=(\"[^\"]*\"|'[^']*'|[^\s\\`;|&]+)")
+
+
+def _is_location(name: str) -> bool:
+    """Paths, directories and run ids point at the run's machine, not at its configuration."""
+    return any(w in name.upper() for w in ("PATH", "DIR", "FILE", "RUN_ID", "OUTPUT", "LOG"))
+
+
+def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[str, str]]:
+    """The submitted run's settings, with where each came from: logged hyperparameters win over
+    ``NAME=value`` in the README's or a shell script's command (defaults are the script's own)."""
+    folder = Path(folder)
+    names = {v.name for v in variables}
+    by_attr = {v.attr: v.name for v in variables if v.attr}
+    out: dict[str, tuple[str, str]] = {}
+    for doc in sorted(folder.glob("*.md")) + sorted(folder.glob("*.sh")):
+        try:
+            text = doc.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for m in COMMAND_ASSIGN.finditer(text):
+            value = m.group(2).strip("'\"")
+            if m.group(1) in names and not value.startswith("$") and not _is_location(m.group(1)):
+                out.setdefault(m.group(1), (value, doc.name))
+    for log in sorted(folder.glob("*.log")) + sorted(folder.glob("*.txt")):
+        try:
+            text = log.read_text(encoding="utf-8", errors="replace")[:400000]
+        except OSError:
+            continue
+        logged = logged_config(text, set(by_attr))
+        for attr, value in logged.items():
+            if not _is_location(by_attr[attr]):
+                out[by_attr[attr]] = ((value.split() or [""])[0], log.name)
+        if logged:
+            break
+    return out
+
+
+def _flag_value(logged: str) -> str:
+    low = (logged.split() or [""])[0].lower()
+    if low in ("true", "1", "yes", "on"):
+        return "1"
+    if low in ("false", "0", "no", "off", "none", ""):
+        return "0"
+    return logged.strip()
+
+
+LOG_LINE = re.compile(r"^\s{0,4}([a-z_][a-z0-9_]*):\s+(\S.*?)\s*$")  # "  ttt_enabled: True" (not source code)
+
+
+def logged_config(log_text: str, attrs: set[str]) -> dict[str, str]:
+    """``attr: value`` lines a run printed for its Hyperparameters (first occurrence wins)."""
+    out: dict[str, str] = {}
+    for line in log_text.splitlines()[:4000]:
+        m = LOG_LINE.match(line)
+        if m and m.group(1) in attrs and m.group(1) not in out and not any(c in m.group(2) for c in "()[]{}"):
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+# ----------------------------------------------------------------------------- functions
 
 
 def find_function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
@@ -114,177 +370,214 @@ def find_function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
     return None
 
 
-def module_names(tree: ast.Module) -> set[str]:
-    """Names bound at module level (defs, classes, imports, assignments) plus builtins."""
-    names = set(dir(builtins))
+def _bpb_evidence(fn: ast.AST, helpers: set[str]) -> str:
+    for n in astmemo.walk(fn):
+        if isinstance(n, ast.Name) and "bpb" in n.id.lower():
+            return f"computes {n.id}"
+        if isinstance(n, ast.Attribute) and "bpb" in n.attr.lower():
+            return f"computes .{n.attr}"
+        if isinstance(n, ast.Call):
+            f = astmemo.unparse(n.func)
+            if f in ("math.log", "np.log", "torch.log", "log") and n.args and isinstance(n.args[0], ast.Constant) \
+                    and n.args[0].value in (2, 2.0):
+                return "divides by log(2)"
+            if f.split(".")[-1] in helpers:
+                return f"calls {f}"
+    return ""
+
+
+def _forwards_args(fn: ast.FunctionDef) -> bool:
+    """A wrapper: calls one of its own parameters with ``*args``/``**kwargs`` forwarded."""
+    params = {a.arg for a in fn.args.args + fn.args.posonlyargs + fn.args.kwonlyargs}
+    for c in astmemo.walk(fn):
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in params \
+                and any(isinstance(a, ast.Starred) for a in c.args):
+            return True
+    return False
+
+
+def _has_loop(fn: ast.AST) -> bool:
+    return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in astmemo.walk(fn))
+
+
+def bpb_helpers(tree: ast.Module) -> set[str]:
+    """Small bpb arithmetic helpers (``_loss_bpb``, ``_accumulate_bpb``): no loop, a few statements, no
+    call of another script function. They make their callers scoring functions; they are not ones."""
+    fns = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    names = {f.name for f in fns} | {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    out = set()
+    for f in fns:
+        calls = {c.func.id for c in astmemo.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        if _bpb_evidence(f, set()) and not _has_loop(f) and len(f.body) <= 12 and not (calls & names - {f.name}) \
+                and not _forwards_args(f):
+            out.add(f.name)
+    return out
+
+
+def entry_names(tree: ast.Module) -> set[str]:
+    """Functions the ``if __name__ == "__main__":`` block calls (the entry point)."""
+    names: set[str] = set()
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                names.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
-    return names
+        if isinstance(node, ast.If) and "__name__" in astmemo.unparse(node.test) and "__main__" in astmemo.unparse(node.test):
+            for c in astmemo.walk(node):
+                if isinstance(c, ast.Call) and isinstance(c.func, ast.Name):
+                    names.add(c.func.id)
+    return names or ({"main"} if find_function(tree, "main") else set())
 
 
-def loaded_names(node: ast.AST) -> set[str]:
-    """Names read by an expression or statement, minus those bound inside it (comprehensions, lambdas)."""
-    bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    for n in ast.walk(node):
-        if isinstance(n, ast.arg):
-            bound.add(n.arg)
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
-
-
-class MainScope:
-    """Simple assignments in ``main()`` in source order, to resolve the names a call needs."""
-
-    def __init__(self, tree: ast.Module, source: str) -> None:
-        self.source = source
-        self.globals = module_names(tree)
-        self.main = find_function(tree, "main")
-        self.assigns: list[ast.stmt] = []
-        if self.main is not None:
-            for stmt in ast.walk(self.main):
-                if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt is not self.main:
-                    self.assigns.append(stmt)
-        self.assigns.sort(key=lambda s: s.lineno)
-
-    def _defining(self, name: str, before: int) -> ast.stmt | None:
-        found = None
-        for stmt in self.assigns:
-            if stmt.lineno >= before:
-                break
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
-                found = stmt
-        return found
-
-    def can_resolve(self, name: str, before: int) -> bool:
-        return name in self.globals or self._defining(name, before) is not None
-
-    def prelude(self, names: set[str], before: int) -> str:
-        """Source of the assignments (transitively) needed to define ``names``; AnalysisError if one is unknown."""
-        needed: dict[int, ast.stmt] = {}
-        todo = sorted(names)
-        seen: set[str] = set()
-        while todo:
-            name = todo.pop()
-            if name in seen or name in self.globals:
-                continue
-            seen.add(name)
-            stmt = self._defining(name, before)
-            if stmt is None:
-                raise AnalysisError(f"cannot resolve {name!r} (not a simple assignment in main before line {before})")
-            needed[id(stmt)] = stmt
-            todo.extend(loaded_names(stmt.value) if stmt.value is not None else ())
-            before = min(before, stmt.lineno)
-        ordered = sorted(needed.values(), key=lambda s: s.lineno)
-        return "\n".join(ast.unparse(s) for s in ordered)
-
-
-def model_build(tree: ast.Module, source: str) -> tuple[str, int]:
-    """Code that assigns the script's own model to ``__ga_model__`` (and ``args``), and its line."""
-    scope = MainScope(tree, source)
-    if scope.main is None:
-        raise AnalysisError("no main() function: cannot find the script's GPT(...) construction")
-    calls = [n for n in ast.walk(scope.main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-             and n.func.id in SUBMISSION_NAMES]
-    if not calls:
-        # Another class name: a module-level class constructed into a *model* variable of main().
-        classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-        for stmt in scope.assigns:
-            names = [t.id for t in getattr(stmt, "targets", [getattr(stmt, "target", None)]) if isinstance(t, ast.Name)]
-            inner = stmt.value
-            while isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):  # X(...).to(device).bfloat16()
-                inner = inner.func.value
-            if any("model" in n.lower() for n in names) and isinstance(inner, ast.Call) \
-                    and isinstance(inner.func, ast.Name) and inner.func.id in classes:
-                calls.append(inner)
-    if not calls:
-        raise AnalysisError("main() never builds a model (no GPT(...) call): write an adapter file for this script")
-    call = min(calls, key=lambda c: c.lineno)
-    prelude = scope.prelude(loaded_names(call) | {"args"} & _names_assigned(scope), call.lineno)
-    return f"{prelude}\n__ga_model__ = {ast.unparse(call)}\n", call.lineno
-
-
-def _names_assigned(scope: MainScope) -> set[str]:
-    return {n.id for s in scope.assigns for t in (s.targets if isinstance(s, ast.Assign) else [s.target])
-            for n in ast.walk(t) if isinstance(n, ast.Name)}
-
-
-def hyperparameter_object(tree: ast.Module) -> str:
-    """Name main() gives the Hyperparameters instance (``args`` in the seed)."""
-    main = find_function(tree, "main")
-    for stmt in ast.walk(main) if main else ():
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name) \
-                and "hyperparam" in stmt.value.func.id.lower() and isinstance(stmt.targets[0], ast.Name):
-            return stmt.targets[0].id
-    return "args"
-
-
-def bind_parameters(params: list[tuple[str, bool]], scope: MainScope, args_name: str, before: int,
-                    hparams: set[str]) -> tuple[dict[str, str], str]:
-    """Bind each (name, has_default) parameter to an expression; returns (bindings, prelude)."""
-    bindings: dict[str, str] = {}
-    from_main: set[str] = set()
-    for name, has_default in params:
-        low = name.lower()
-        if low in MODEL_PARAMS or low.endswith("_model"):
-            bindings[name] = "__ga_model__"
-        elif low in TOKEN_PARAMS or low == "val_tokens":
-            bindings[name] = "__ga_tokens__"
-        elif any(key in low for key in LUT_PARAMS):
-            bindings[name] = next(v for k, v in LUT_PARAMS.items() if k in low)
-        elif low in FIXED_PARAMS:
-            bindings[name] = FIXED_PARAMS[low]
-        elif low in ("args", "h", "hp", "hparams", "hyperparameters", args_name):
-            bindings[name] = args_name
-        elif low == "logits_fn":
-            bindings[name] = "getattr(__ga_model__, 'forward_logits', __ga_model__)"
-        elif low in ("log_fn", "log0", "log", "logger", "print_fn"):
-            bindings[name] = "__ga_log__"
-        elif low in ("stride", "eval_stride") and "eval_stride" in hparams:
-            bindings[name] = f"{args_name}.eval_stride"
-        elif low in ("seq_len", "eval_seq_len") and not has_default and "eval_seq_len" in hparams:
-            bindings[name] = f"{args_name}.eval_seq_len"
-        elif has_default:
-            continue
-        elif name in hparams:
-            bindings[name] = f"{args_name}.{name}"
-        elif scope.can_resolve(name, before):
-            bindings[name] = name
-            from_main.add(name)
-        else:
-            raise AnalysisError(f"cannot bind parameter {name!r}")
-    needs_args = any(args_name in v for v in bindings.values())
-    prelude = scope.prelude(from_main | ({args_name} if needs_args else set()), before) if (from_main or needs_args) else ""
-    return bindings, prelude
-
-
-def eval_targets(tree: ast.Module, source: str, names: list[str] | None = None) -> list[EvalTarget]:
-    """The module-level ``eval_val*`` functions (or those named), each with its argument bindings."""
-    scope = MainScope(tree, source)
-    args_name = hyperparameter_object(tree)
-    hparams = {v.attr for v in env_vars(tree)}
-    before = scope.main.end_lineno + 1 if scope.main is not None and scope.main.end_lineno else 10**9
+def scoring_functions(tree: ast.Module, names: list[str] | None = None) -> list[ScoringFunction]:
+    """Module-level functions that score validation tokens and compute a bpb (or those named)."""
+    fns = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    if names is not None:
+        missing = [n for n in names if not any(f.name == n for f in fns)]
+        if missing:
+            raise AnalysisError(f"no module-level function named {', '.join(missing)}")
+        return [ScoringFunction(f.name, f.lineno, f.end_lineno or f.lineno, "named with --function")
+                for f in fns if f.name in names]
+    entry = entry_names(tree)
+    helpers = bpb_helpers(tree)
     out = []
-    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
-        if (names is None and not fn.name.startswith("eval_val")) or (names is not None and fn.name not in names):
+    for f in fns:
+        why = _bpb_evidence(f, helpers)
+        returns = any(isinstance(n, ast.Return) and n.value is not None for n in astmemo.walk(f))
+        if not why or not returns or f.name in helpers:
             continue
-        a = fn.args
-        positional = a.posonlyargs + a.args
-        defaults_from = len(positional) - len(a.defaults)
-        params = [(p.arg, i >= defaults_from) for i, p in enumerate(positional)]
-        params += [(p.arg, d is not None) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+        if f.name in entry or f.name.startswith("train") or f.name == "main" or _forwards_args(f):
+            continue
+        out.append(ScoringFunction(f.name, f.lineno, f.end_lineno or f.lineno, why))
+    return out
+
+
+_FLAG_ATTR = re.compile(r"\b(?:h|args|hp|hparams|self\.h|cfg|config|self\.args)\.(\w+)")
+
+
+def flag_branches(tree: ast.Module, functions: list[str]) -> list[Branch]:
+    """``if`` statements inside the given functions whose test reads a hyperparameter or flag."""
+    out = []
+    for f in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in functions):
+        for node in astmemo.walk(f):
+            if not isinstance(node, ast.If) or not node.body:
+                continue
+            test = astmemo.unparse(node.test)
+            if not (_FLAG_ATTR.search(test) or any(w.lower() in test.lower() for w in EVAL_FLAG_WORDS)):
+                continue
+            body = (node.body[0].lineno, max(getattr(s, "end_lineno", s.lineno) or s.lineno for s in node.body))
+            out.append(Branch(f.name, node.lineno, test[:120], body))
+    return out
+
+
+def default_vocab(variables: list[EnvVar]) -> int:
+    """The vocabulary the fake tokenizer must report (the tiny one, or the script's fixed one)."""
+    for v in variables:
+        if v.name.upper() == "VOCAB_SIZE":
+            return TINY_VOCAB
+    return 1024
+
+
+
+# ----------------------------------------------------------------------------- validation data outside the evals
+
+VAL_WORDS = ("val_tokens", "val_data", "val_files", "val_stream", "validation")
+TRAINING_MARKERS = ("backward", "hessian", "calib")
+SOURCE_CLASS_WORDS = ("loader", "stream", "dataset")
+
+
+@dataclass
+class Consumer:
+    line: int
+    callee: str
+    argument: str
+
+
+def _mentions_val(node: ast.AST, val_vars: set[str]) -> str:
+    for n in astmemo.walk(node):
+        if isinstance(n, ast.Name) and (n.id in val_vars or any(w in n.id.lower() for w in VAL_WORDS)):
+            return n.id
+        if isinstance(n, ast.Attribute) and any(w in n.attr.lower() for w in VAL_WORDS):
+            return astmemo.unparse(n)
+    return ""
+
+
+def _trains(fn: ast.AST, defs: dict[str, ast.AST], depth: int = 0) -> bool:
+    """The function (or a script function it calls, 3 levels deep) back-propagates or calibrates."""
+    for n in astmemo.walk(fn):
+        if isinstance(n, ast.Call):
+            name = astmemo.unparse(n.func).split(".")[-1]
+            if any(m in name.lower() for m in TRAINING_MARKERS):
+                return True
+            if depth < 3 and name in defs and defs[name] is not fn and _trains(defs[name], defs, depth + 1):
+                return True
+    return False
+
+
+def val_consumers(tree: ast.Module, scoring: list[str]) -> list[Consumer]:
+    """Calls outside the scoring functions that hand validation data to training or calibration.
+
+    A call of a script function that back-propagates or collects calibration statistics (itself
+    or through what it calls), or builds a data loader/stream class, with an argument that is
+    validation data (``val_tokens``, ``val_data``, ``args.val_files``, a ``ValidationData``).
+    """
+    defs: dict[str, ast.AST] = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    val_classes = {n for n in defs if "validation" in n.lower() or n.lower().startswith("val")}
+    out: list[Consumer] = []
+    holders = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name not in scoring]
+    holders += [n for n in tree.body if isinstance(n, ast.If) and "__main__" in astmemo.unparse(n.test)]
+    for holder in holders:
+        val_vars = {t.id for s in astmemo.walk(holder) if isinstance(s, ast.Assign) and isinstance(s.value, ast.Call)
+                    and astmemo.unparse(s.value.func).split(".")[-1] in val_classes | {"load_validation_tokens"}
+                    for t in s.targets if isinstance(t, ast.Name)}
+        for c in astmemo.walk(holder):
+            if not isinstance(c, ast.Call):
+                continue
+            callee = astmemo.unparse(c.func).split(".")[-1]
+            if callee in scoring or callee not in defs:
+                continue
+            target = defs[callee]
+            is_source = isinstance(target, ast.ClassDef) and any(w in callee.lower() for w in SOURCE_CLASS_WORDS)
+            if not is_source and not (isinstance(target, ast.FunctionDef) and _trains(target, defs)):
+                continue
+            for param, arg in _bound(target, c):
+                which = _mentions_val(arg, val_vars)
+                if which and not (param and _only_scored(target, param, set(scoring))):
+                    out.append(Consumer(c.lineno, callee, which))
+                    break
+    return out
+
+
+def _bound(target: ast.AST, call: ast.Call) -> list[tuple[str, ast.expr]]:
+    """(parameter name or "", argument) pairs of a call to a script function or class."""
+    fn = target if isinstance(target, ast.FunctionDef) else next(
+        (n for n in getattr(target, "body", []) if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    params = [a.arg for a in fn.args.posonlyargs + fn.args.args] if fn is not None else []
+    if params and params[0] == "self" and not isinstance(target, ast.FunctionDef):
+        params = params[1:]
+    out = [(params[i] if i < len(params) else "", a) for i, a in enumerate(call.args)]
+    return out + [(k.arg or "", k.value) for k in call.keywords]
+
+
+def _only_scored(fn: ast.AST, param: str, scoring: set[str]) -> bool:
+    """Inside ``fn``, the parameter is only handed to scoring functions (a training loop's periodic eval)."""
+    if not isinstance(fn, ast.FunctionDef):
+        return False
+    inside: set[int] = set()
+    for c in astmemo.walk(fn):
+        if isinstance(c, ast.Call) and astmemo.unparse(c.func).split(".")[-1] in scoring:
+            inside |= {id(n) for n in astmemo.walk(c)}
+    uses = [n for n in astmemo.walk(fn) if isinstance(n, ast.Name) and n.id == param and isinstance(n.ctx, ast.Load)]
+    return all(id(n) in inside for n in uses)
+
+
+def resume_modes(variables: list[EnvVar], folder: Path) -> dict[str, str]:
+    """Eval-only modes the submission's README or scripts run as a later step (``TTT_EVAL_ONLY=1``)."""
+    names = {v.name for v in variables if "ONLY" in v.name.upper() and "EVAL" in v.name.upper()
+             or v.name.upper() in ("TTT_ONLY", "TTT_EVAL_ONLY")}
+    out: dict[str, str] = {}
+    for doc in sorted(Path(folder).glob("*.md")) + sorted(Path(folder).glob("*.sh")):
         try:
-            bindings, prelude = bind_parameters(params, scope, args_name, before, hparams)
-        except AnalysisError as exc:
-            out.append(EvalTarget(fn.name, fn.lineno, {}, error=str(exc)))
+            text = doc.read_text(encoding="utf-8", errors="replace")
+        except OSError:
             continue
-        strides = [bindings[p] for p in bindings if "stride" in p.lower()]
-        strides += [f"{args_name}.{h}" for h in sorted(hparams) if "stride" in h]
-        out.append(EvalTarget(fn.name, fn.lineno, bindings, prelude, stride_exprs=strides))
+        for name in names:
+            if name in text:
+                out[name] = "1"
     return out

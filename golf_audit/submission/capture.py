@@ -1,15 +1,17 @@
 """Per-token NLL capture from a script's own eval function (runs inside the child).
 
-A submission's eval computes its score through ``F.cross_entropy``. While it runs, every
-call made without grad (the scoring pass; SLOT/TTT optimisation steps need grad) is recorded
-per token, with the call site. Each captured row is mapped back to the audit stream by
-matching its targets, so windows of any enumeration, padded tail windows and suffix-only rows
-all land on the right target indices.
+A submission's eval computes its score through ``F.cross_entropy`` (or its fused form,
+``logsumexp(logits) - logits.gather(target)``). While a scoring function
+runs, every call is recorded per token with its call site and whether grad was on (score-first
+TTT scores inside the forward it then trains on). Each captured row is mapped back to the audit
+stream by matching its targets, so windows of any enumeration, padded windows (a constant tail)
+and suffix-only rows all land on the right target indices.
 
 Which captured positions the function *scored* is inferred, not assumed: the scored-set rule
-(every captured token, the records' sliding rule for a stride, or "first scoring only") and the
-call site are chosen as the first combination whose rebuilt val_loss and val_bpb equal the
-function's own return values. No combination reproducing them means the capture is refused.
+(every captured token, the records' sliding rule for a stride, the first or the last scoring
+of each target), the call site and the grad filter are chosen as the first combination whose
+rebuilt val_loss (and val_bpb) equals the function's own return values. No combination
+reproducing the loss means the capture is refused.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ import torch
 import torch.nn.functional as F
 
 REL_TOL = 1e-6  # float32 NLLs summed in another order: far below any difference between rules
+MAX_KEPT_LOGITS = 1 << 22  # logits kept per call for distribution rows (floats)
 
 
 @dataclass
 class Call:
     site: str  # "file:line" of the caller
-    targets: np.ndarray  # (rows, L) int64
+    targets: np.ndarray  # (rows, L) int64 (-1 where ignore_index)
     nll: np.ndarray  # (rows, L) float64 (float32 values)
     logits: torch.Tensor | None = None  # (rows * L, V) the scored logits, kept for distribution rows
+    grad: bool = False  # computed with grad enabled
 
 
 @dataclass
@@ -39,31 +43,68 @@ class Row:
     offset: int  # target index of the row's first entry
     nll: np.ndarray  # matched entries only (padding dropped)
     call: int = -1  # index of the Call it came from
-    row: int = -1  # row index inside that call
+    row: int = -1  # flat index (into the call's targets) of the row's first entry
+    grad: bool = False
 
     def logprobs(self, calls: list[Call], j: int) -> np.ndarray | None:
         """Log-probability row that scored entry ``j`` (None when the call kept no logits)."""
         if self.call < 0 or calls[self.call].logits is None:
             return None
-        width = calls[self.call].targets.shape[1]
-        logits = calls[self.call].logits[self.row * width + j]
+        # ``row`` is the flat index of the row's first entry inside its call
+        logits = calls[self.call].logits[self.row + j]
         return torch.log_softmax(logits.double(), dim=-1).numpy()
 
 
 class CrossEntropyCapture:
-    """Context manager: records no-grad ``F.cross_entropy`` calls token by token."""
+    """Context manager: records ``F.cross_entropy`` calls token by token.
 
-    def __init__(self, row_len: int) -> None:
+    With ``producers`` (source files of the script and its helper modules), it also records every
+    function of those files that returns a float tensor shaped like one of its integer-tensor
+    arguments (``mix_and_score(logits, x, y) -> nll[y.shape]``, a tilt applied to the per-token
+    loss): scores computed by hand around the cross entropy are captured where they are made.
+    """
+
+    def __init__(self, row_len: int, producers: set[str] | None = None) -> None:
         self.row_len = row_len
         self.calls: list[Call] = []
         self._orig: Callable[..., torch.Tensor] | None = None
+        self.producers = producers or set()
+        self._prev_profile: Any = None
 
     def __enter__(self) -> "CrossEntropyCapture":
         self._orig = F.cross_entropy
         orig = self._orig
+        self._lse_orig, self._gather_orig = torch.logsumexp, torch.Tensor.gather
+        lse_of: dict[int, torch.Tensor] = {}
+        capture = self
+
+        def logsumexp(input: torch.Tensor, dim: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+            out = capture._lse_orig(input, dim, *args, **kwargs)
+            if input.dim() == 2 and dim in (-1, 1) and not args and not kwargs.get("keepdim"):
+                lse_of.clear()  # only the latest one: the scoring pattern reads it right away
+                lse_of[id(input)] = out
+            return out
+
+        def gather(self_t: torch.Tensor, dim: int, index: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+            out = capture._gather_orig(self_t, dim, index, *args, **kwargs)
+            lse = lse_of.get(id(self_t))
+            if lse is not None and dim in (1, -1) and index.dim() == 2 and index.shape[1] == 1 \
+                    and not index.dtype.is_floating_point:
+                # the "fused CE": nll = logsumexp(logits) - logits[target]
+                frame = sys._getframe(1)
+                capture._record(f"{frame.f_code.co_filename}:{frame.f_lineno}", self_t, index.reshape(-1),
+                                lse - out.reshape(-1), -100)
+                lse_of.clear()
+            return out
+
+        torch.logsumexp = logsumexp  # type: ignore[assignment]
+        torch.Tensor.gather = gather  # type: ignore[method-assign]
+        if self.producers:
+            self._prev_profile = sys.getprofile()
+            sys.setprofile(self._profile)
 
         def cross_entropy(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-            if torch.is_grad_enabled() or target.dtype.is_floating_point:
+            if target.dtype.is_floating_point or args:
                 return orig(input, target, *args, **kwargs)
             reduction = kwargs.pop("reduction", "mean")
             per_token = orig(input, target, *args, reduction="none", **kwargs)
@@ -78,8 +119,29 @@ class CrossEntropyCapture:
         F.cross_entropy = cross_entropy
         return self
 
+    def _profile(self, frame: Any, event: str, arg: Any) -> None:
+        if event != "return" or frame.f_code.co_filename not in self.producers:
+            return
+        out = arg[0] if isinstance(arg, tuple) and arg else arg
+        if not isinstance(out, torch.Tensor) or not out.dtype.is_floating_point or out.dim() == 0:
+            return
+        code = frame.f_code
+        names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        for name in names:
+            t = frame.f_locals.get(name)
+            if isinstance(t, torch.Tensor) and not t.dtype.is_floating_point and t.dtype != torch.bool \
+                    and t.shape == out.shape:
+                target = t.reshape(-1, t.shape[-1]) if t.dim() >= 2 else t.reshape(1, -1)
+                self._record(f"{code.co_filename}:{code.co_name}", out.detach().reshape(-1, 1),
+                             target, out.detach().reshape(target.shape), -100)
+                return
+
     def __exit__(self, *exc: Any) -> None:
+        if self.producers:
+            sys.setprofile(self._prev_profile)
         F.cross_entropy = self._orig  # type: ignore[assignment]
+        torch.logsumexp = self._lse_orig  # type: ignore[assignment]
+        torch.Tensor.gather = self._gather_orig  # type: ignore[method-assign]
 
     def _record(self, site: str, inputs: torch.Tensor, target: torch.Tensor, nll: torch.Tensor, ignore_index: int) -> None:
         t = target.detach().reshape(-1).long().cpu().numpy()
@@ -92,17 +154,19 @@ class CrossEntropyCapture:
             width = max(t.size, 1)
         t = np.where(t == ignore_index, -1, t)
         logits = None
-        if inputs.dim() == 2 and inputs.shape[0] == t.size:
+        if inputs.dim() == 2 and inputs.shape[0] == t.size and inputs.numel() <= MAX_KEPT_LOGITS:
             logits = inputs.detach().float().cpu()
-        self.calls.append(Call(site, t.reshape(-1, width), v.reshape(-1, width), logits))
+        self.calls.append(Call(site, t.reshape(-1, width), v.reshape(-1, width), logits, torch.is_grad_enabled()))
 
 
 def match_rows(calls: list[Call], stream_targets: np.ndarray, key: int = 4) -> tuple[list[Row], int]:
-    """Place each captured row on the stream; returns (rows, number of unmatched rows).
+    """Place each captured row on the stream; returns (rows, number of unmatched entries' runs).
 
-    A row matches at offset o when its entries equal the stream's targets from o on; entries
-    past the stream's end are padding (tail windows). A row matching nowhere, or at two
-    places, is unmatched.
+    A call's targets are read as one sequence and cut into maximal runs that are contiguous in
+    the stream: a flattened batch (``F.cross_entropy`` on ``[B*T]`` targets), windows of any
+    length, padded windows (entries that match nowhere: a constant pad, ignore_index) and rows
+    running past the stream's end all come out as the rows they are. A run is placed by its
+    first ``key`` targets (unique in the audit stream) and extended while it keeps matching.
     """
     n = stream_targets.size
     index: dict[tuple[int, ...], list[int]] = {}
@@ -111,70 +175,92 @@ def match_rows(calls: list[Call], stream_targets: np.ndarray, key: int = 4) -> t
     rows: list[Row] = []
     unmatched = 0
     for ci, call in enumerate(calls):
+        width = call.targets.shape[1]
         for ri, (tgt, nll) in enumerate(zip(call.targets, call.nll)):
-            length = tgt.size
-            if length >= key:
-                candidates = index.get(tuple(tgt[:key].tolist()), [])
-            else:
-                candidates = [i for i in range(n - length + 1) if np.array_equal(stream_targets[i:i + length], tgt)]
-            fits = []
-            for o in candidates:
-                avail = min(length, n - o)
-                eq = stream_targets[o:o + avail] == tgt[:avail]
-                m = avail if eq.all() else int(np.argmin(eq))
-                if m == length or (m == avail and o + m == n):
-                    fits.append((o, m))
-            if len(fits) != 1:
-                unmatched += 1
-                continue
-            o, m = fits[0]
-            rows.append(Row(call.site, o, nll[:m], ci, ri))
+            pos, lost = 0, False
+            while pos < tgt.size:
+                if tgt[pos] < 0:
+                    pos += 1
+                    continue
+                cand = index.get(tuple(tgt[pos:pos + key].tolist()), []) if pos + key <= tgt.size else []
+                if len(cand) != 1:
+                    lost = lost or (pos + key <= tgt.size and not _is_pad(tgt, pos))
+                    pos += 1
+                    continue
+                o = cand[0]
+                m = key
+                while pos + m < tgt.size and o + m < n and tgt[pos + m] == stream_targets[o + m]:
+                    m += 1
+                rows.append(Row(call.site, o, nll[pos:pos + m], ci, ri * width + pos, call.grad))
+                pos += m
+            unmatched += int(lost)
     return rows, unmatched
+
+
+def _is_pad(tgt: np.ndarray, pos: int) -> bool:
+    """Entries from ``pos`` on are one repeated value (a padded window's tail)."""
+    return bool(np.all(tgt[pos:] == tgt[pos]))
 
 
 @dataclass
 class Rule:
     """Which entries of each captured row count as scored."""
 
-    kind: str  # "all" | "sliding" | "first"
+    kind: str  # "all" | "sliding" | "tail" | "first" | "last"
     stride: int = 0
     site: str = ""  # "" = every call site
+    grad: str = "no-grad"  # "no-grad": rows computed without grad only; "any": every row
 
     def describe(self) -> str:
         where = f" at {self.site}" if self.site else ""
+        which = "" if self.grad == "no-grad" else " (grad-enabled forwards included)"
         return (f"sliding (stride {self.stride})" if self.kind == "sliding" else
-                {"all": "every captured token", "first": "first scoring of each target"}[self.kind]) + where
+                f"last {self.stride} of every window" if self.kind == "tail" else
+                {"all": "every captured token", "first": "first scoring of each target",
+                 "last": "last scoring of each target"}[self.kind]) + where + which
 
 
 def apply_rule(rule: Rule, rows: list[Row], num_targets: int, scored_by: dict[int, tuple[Row, int]] | None = None
                ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
-    """(nll, count, scorings) where scorings lists (first target index, nll values) in order.
+    """(nll, count, scorings) where scorings lists (first target index, nll values) in capture order.
 
-    ``scored_by``, when given, is filled with target index -> (row, entry) of its last scoring.
+    ``scored_by``, when given, is filled with target index -> (row, entry) of its scoring.
     """
     nll = np.full(num_targets, np.nan)
     count = np.zeros(num_targets, dtype=np.int64)
-    scorings = []
-    covered = 0
-    for row in rows:
-        if rule.site and row.site != rule.site:
-            continue
+    kept = [r for r in rows if (not rule.site or r.site == rule.site) and (rule.grad == "any" or not r.grad)]
+    seen = np.zeros(num_targets, dtype=bool)
+    order = range(len(kept) - 1, -1, -1) if rule.kind == "last" else range(len(kept))
+    by_row: dict[int, np.ndarray] = {}
+    for k in order:
+        row = kept[k]
         m = row.nll.size
+        pos = np.arange(row.offset, row.offset + m)
         if rule.kind == "all":
-            start = 0
-        elif rule.kind == "sliding":
-            start = 0 if row.offset == 0 else max(m - rule.stride, 0)
+            mask = np.ones(m, dtype=bool)
+        elif rule.kind in ("sliding", "tail"):
+            mask = np.zeros(m, dtype=bool)
+            mask[0 if (row.offset == 0 and rule.kind == "sliding") else max(m - rule.stride, 0):] = True
         else:
-            start = min(max(covered - row.offset, 0), m)
-        covered = max(covered, row.offset + m)
-        vals = row.nll[start:]
-        pos = np.arange(row.offset + start, row.offset + m)
-        nll[pos] = vals
-        np.add.at(count, pos, 1)
-        scorings.append((row.offset + start, vals))
-        if scored_by is not None:
-            for j in range(start, m):
-                scored_by[row.offset + j] = (row, j)
+            mask = ~seen[pos]
+            seen[pos] = True
+        by_row[k] = mask
+    scorings = []
+    for k, row in enumerate(kept):
+        mask = by_row[k]
+        if not mask.any():
+            continue
+        idx = np.flatnonzero(mask)
+        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+        for part in np.split(idx, breaks):
+            vals = row.nll[part]
+            pos = row.offset + part
+            nll[pos] = vals
+            np.add.at(count, pos, 1)
+            scorings.append((int(pos[0]), vals))
+            if scored_by is not None:
+                for j in part:
+                    scored_by[row.offset + int(j)] = (row, int(j))
     return nll, count, scorings
 
 
@@ -196,11 +282,91 @@ def close(a: float, b: float) -> bool:
     return abs(a - b) <= REL_TOL * max(abs(a), abs(b), 1e-12)
 
 
+def row_strides(rows: list[Row]) -> list[int]:
+    """Strides the rows themselves suggest: the common gaps between consecutive row offsets."""
+    gaps: dict[int, int] = {}
+    for a, b in zip(rows, rows[1:]):
+        d = b.offset - a.offset
+        if d > 0:
+            gaps[d] = gaps.get(d, 0) + 1
+    return [d for d, _ in sorted(gaps.items(), key=lambda kv: -kv[1])[:3]]
+
+
 def candidate_rules(rows: list[Row], strides: list[int]) -> list[Rule]:
     sites = sorted({r.site for r in rows})
+    grads = ["no-grad"] + (["any"] if any(r.grad for r in rows) else [])
     out = []
-    for site in [""] + (sites if len(sites) > 1 else []):
-        out.append(Rule("all", site=site))
-        out.extend(Rule("sliding", s, site) for s in dict.fromkeys(strides) if s > 0)
-        out.append(Rule("first", site=site))
+    strides = list(dict.fromkeys([s for s in strides if s > 0] + row_strides(rows)))
+    for grad in grads:
+        for site in [""] + (sites if len(sites) > 1 else []):
+            out.append(Rule("all", site=site, grad=grad))
+            out.extend(Rule("sliding", s, site, grad) for s in strides)
+            out.extend(Rule("tail", s, site, grad) for s in strides)
+            out.append(Rule("first", site=site, grad=grad))
+            out.append(Rule("last", site=site, grad=grad))
     return out
+
+
+@dataclass
+class ScoredSet:
+    """The scored set of one eval run, as inferred (or as a fixed rule dictates)."""
+
+    rule: Rule
+    nll: np.ndarray
+    count: np.ndarray
+    scorings: list[tuple[int, np.ndarray]]
+    scored_by: dict[int, tuple[Row, int]]
+    nll_sum: float
+    tokens: int
+    nbytes: int
+    bpb_matches: bool
+    unmatched: int = 0
+
+    def times(self) -> np.ndarray:
+        """When each target was scored: the index of the captured call that scored it (-1: never)."""
+        out = np.full(self.nll.size, -1, dtype=np.int64)
+        for target, (row, _j) in self.scored_by.items():
+            out[target] = row.call
+        return out
+
+    @property
+    def rebuilt_loss(self) -> float:
+        return self.nll_sum / self.tokens if self.tokens else float("nan")
+
+    @property
+    def rebuilt_bpb(self) -> float:
+        return self.nll_sum / np.log(2.0) / self.nbytes if self.nbytes else float("nan")
+
+
+def infer(rows: list[Row], returned: tuple[float | None, float | None], num_targets: int, inputs: np.ndarray,
+          targets: np.ndarray, luts: tuple[np.ndarray, np.ndarray, np.ndarray], strides: list[int],
+          rule: Rule | None = None) -> tuple[ScoredSet | None, str]:
+    """The first rule whose rebuilt val_loss (and val_bpb) equals what the function returned.
+
+    A rule that reproduces the loss but not the bpb is accepted when nothing reproduces both:
+    the capture is proven by the loss, and the script's byte accounting differs from the
+    canonical one (GA-BPB's concern, reported here as a note). ``(None, why)`` when nothing fits.
+    """
+    loss, bpb = returned
+    if loss is None and bpb is None:
+        return None, "the function returned no val_loss/val_bpb to check the capture against"
+    candidates = [rule] if rule is not None else candidate_rules(rows, strides)
+    loss_only: ScoredSet | None = None
+    for cand in candidates:
+        scored_by: dict[int, tuple[Row, int]] = {}
+        nll, count, scorings = apply_rule(cand, rows, num_targets, scored_by)
+        if not scorings:
+            continue
+        nll_sum, ntok, nbytes = totals(scorings, inputs, targets, luts)
+        found = ScoredSet(cand, nll, count, scorings, scored_by, nll_sum, ntok, nbytes, True)
+        loss_ok = loss is None or close(loss, found.rebuilt_loss)
+        bpb_ok = bpb is None or close(bpb, found.rebuilt_bpb)
+        found.bpb_matches = bpb_ok
+        if loss_ok and bpb_ok:
+            return found, ""
+        if loss_ok and loss is not None and loss_only is None:
+            loss_only = found
+    if loss_only is not None:
+        return loss_only, ""
+    what = f"the fixed rule {rule.describe()}" if rule is not None else f"any of {len(candidates)} scored-set rules"
+    return None, f"captured NLLs do not reproduce the function's val_loss={loss} val_bpb={bpb} under {what}"

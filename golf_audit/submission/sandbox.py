@@ -192,6 +192,10 @@ def layout(interp: Interpreter, root: Path, read_only: list[str], limits: Limits
     package = Path(__file__).resolve().parents[1]  # golf_audit/
     binds = [(path, path) for path in interp.paths if not (path == "/usr" or path.startswith("/usr/"))]
     binds += [(str(package), f"{TOOL}/golf_audit"), (str(root / "boot"), BOOT)]
+    # The child's byte tables and scored-set records come from the reference stack (installed beside).
+    reference = package.parent / "reference_model"
+    if reference.is_dir():
+        binds.append((str(reference), f"{TOOL}/reference_model"))
     flags = _system_binds()
     made: set[str] = set()
     for source, dest in binds:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ..findings import CheckResult, Evidence, Severity, Status
+from . import astmemo
 
 OPTIMIZER_NAMES = frozenset({"SGD", "Adam", "AdamW", "Muon", "RMSprop", "Adagrad", "LBFGS", "NAdam", "RAdam"})
 TARGET_NAMES = frozenset({"y", "ys", "tgt", "tgts", "target", "targets", "target_ids", "y_batch", "next_tok",
@@ -59,17 +60,17 @@ class CheckSpec:
 
 
 def _functions(tree: ast.Module) -> Iterator[ast.FunctionDef]:
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             yield node
 
 
 def _call_name(node: ast.Call) -> str:
-    return ast.unparse(node.func).split(".")[-1]
+    return astmemo.unparse(node.func).split(".")[-1]
 
 
 def _calls(node: ast.AST) -> Iterator[ast.Call]:
-    return (n for n in ast.walk(node) if isinstance(n, ast.Call))
+    return (n for n in astmemo.walk(node) if isinstance(n, ast.Call))
 
 
 def _has_backward(node: ast.AST) -> bool:
@@ -91,13 +92,8 @@ def _is_val_name(name: str) -> bool:
 
 
 def _own_nodes(fn: ast.AST) -> Iterator[ast.AST]:
-    """Nodes of ``fn`` without descending into nested function definitions."""
-    stack = list(ast.iter_child_nodes(fn))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(node))
+    """Nodes of ``fn`` without descending into nested function definitions (memoized in a scope)."""
+    return astmemo.own_nodes(fn)
 
 
 # ----------------------------------------------------------------------------- GA-STATIC-001
@@ -115,7 +111,7 @@ def find_scored_mask(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         if not (_has_optimizer(fn) and _has_backward(fn)):
             continue
         masks: dict[str, tuple[ast.AST, str]] = {}
-        for node in ast.walk(fn):
+        for node in astmemo.walk(fn):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
                 sub = node.targets[0]
                 sl = _slice_parts(sub)
@@ -124,16 +120,16 @@ def find_scored_mask(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         if not masks:
             continue
         scoring_starts = set()
-        for node in ast.walk(fn):
+        for node in astmemo.walk(fn):
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
                     and node.value.id not in masks:
                 sl = _slice_parts(node)
                 if sl is not None and isinstance(sl.lower, ast.Name):
                     scoring_starts.add(sl.lower.id)
-        losses = [n for n in ast.walk(fn) if isinstance(n, ast.Assign)
-                  and any(isinstance(x, ast.Name) and x.id in masks for x in ast.walk(n.value))]
+        losses = [n for n in astmemo.walk(fn) if isinstance(n, ast.Assign)
+                  and any(isinstance(x, ast.Name) and x.id in masks for x in astmemo.walk(n.value))]
         trained = {t.id for n in losses for t in n.targets if isinstance(t, ast.Name)}
-        backwarded = {ast.unparse(c.func.value) for c in _calls(fn) if _call_name(c) == "backward"
+        backwarded = {astmemo.unparse(c.func.value) for c in _calls(fn) if _call_name(c) == "backward"
                       and isinstance(c.func, ast.Attribute)}
         for name, (node, start) in masks.items():
             if start in scoring_starts and trained & backwarded:
@@ -154,7 +150,24 @@ def _leading_one(call: ast.Call) -> bool:
     return isinstance(first, ast.Constant) and first.value == 1 and (len(call.args) >= 2 or isinstance(call.args[0], (ast.Tuple, ast.List)))
 
 
+def module_constants(tree: ast.Module) -> dict[str, object]:
+    """Module-level ``_B = True`` style constants (minified scripts alias literals this way)."""
+    out: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    out[t.id] = node.value.value
+    return out
+
+
+def _is_true(node: ast.AST, consts: dict[str, object]) -> bool:
+    return (isinstance(node, ast.Constant) and node.value is True) or (
+        isinstance(node, ast.Name) and consts.get(node.id) is True)
+
+
 def find_shared_delta(tree: ast.Module) -> list[tuple[ast.AST, str]]:
+    consts = module_constants(tree)
     out = []
     for fn in _functions(tree):
         if not _has_optimizer(fn):
@@ -162,13 +175,13 @@ def find_shared_delta(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         optimized = set()
         for c in _calls(fn):
             if _call_name(c) in OPTIMIZER_NAMES and c.args:
-                optimized |= {n.id for n in ast.walk(c.args[0]) if isinstance(n, ast.Name)}
-        for node in ast.walk(fn):
+                optimized |= {n.id for n in astmemo.walk(c.args[0]) if isinstance(n, ast.Name)}
+        for node in astmemo.walk(fn):
             if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
                 continue
             calls = [c for c in _calls(node.value) if _call_name(c) in TENSOR_FACTORIES and _leading_one(c)]
-            trainable = any(k.arg == "requires_grad" and getattr(k.value, "value", False) is True
-                            for c in calls for k in c.keywords) or "Parameter" in ast.unparse(node.value)
+            trainable = any(k.arg == "requires_grad" and _is_true(k.value, consts)
+                            for c in calls for k in c.keywords) or "Parameter" in astmemo.unparse(node.value)
             name = node.targets[0].id
             if calls and trainable and name in optimized:
                 out.append((node, f"{name} has leading dimension 1: one {name} is optimized for every window "
@@ -178,69 +191,450 @@ def find_shared_delta(tree: ast.Module) -> list[tuple[ast.AST, str]]:
 
 # ----------------------------------------------------------------------------- GA-STATIC-003
 
+TABLE_FILL_METHODS = ("build", "fill", "update", "add", "fit", "observe", "ingest", "count")
+TABLE_CLASS_WORDS = ("cache", "ngram", "gram", "table", "counter", "ppm", "mixer")
+RESET_METHODS = ("load_state_dict", "reset", "reset_parameters", "zero_", "copy_")
+
 
 def _reads_val_outside_eval(node: ast.AST) -> bool:
     skip: set[int] = set()
     for c in _calls(node):
         if _call_name(c).startswith("eval"):
-            skip |= {id(n) for n in ast.walk(c)}
-    return any(isinstance(n, ast.Name) and _is_val_name(n.id) and id(n) not in skip for n in ast.walk(node))
+            skip |= {id(n) for n in astmemo.walk(c)}
+    return any(isinstance(n, ast.Name) and _is_val_name(n.id) and id(n) not in skip for n in astmemo.walk(node)) or any(
+        isinstance(n, ast.Attribute) and _is_val_name(n.attr) and id(n) not in skip for n in astmemo.walk(node))
 
 
 def _scores(node: ast.AST, scorers: set[str]) -> bool:
-    for n in ast.walk(node):
-        if isinstance(n, ast.Call) and (_call_name(n).startswith("eval_val") or _call_name(n) in scorers):
+    def scorer(name: str) -> bool:  # eval functions, the script's scoring functions
+        return name.startswith("eval_val") or name in scorers
+
+    for n in astmemo.walk(node):
+        if isinstance(n, ast.Call) and (scorer(_call_name(n)) or "bpb" in _call_name(n).lower() or any(
+                isinstance(a, ast.Name) and scorer(a.id) for a in n.args)):  # timed_eval("x", eval_val, ...)
             return True
-        if isinstance(n, ast.With) and any(any(w in ast.unparse(i.context_expr) for w in SCORE_CONTEXTS) for i in n.items) \
+        if isinstance(n, ast.With) and any(any(w in astmemo.unparse(i.context_expr) for w in SCORE_CONTEXTS) for i in n.items) \
                 and any(_call_name(c) in ("cross_entropy", "nll_loss", "log_softmax") for c in _calls(n)):
             return True
     return False
 
 
-def find_train_before_score(tree: ast.Module) -> list[tuple[ast.AST, str]]:
-    local_defs = {f.name: f for f in _functions(tree)}
-    trainers = {name for name, f in local_defs.items() if _has_backward(f) and _reads_val_outside_eval(f)}
-    scorers = {name for name, f in local_defs.items() if name not in trainers and _scores(f, set())}
+@dataclass
+class Adaptation:
+    """A statement that adapts something on validation data, before it is scored."""
 
-    def trains(stmt: ast.stmt) -> bool:
-        if _has_backward(stmt) and _reads_val_outside_eval(stmt):
-            return True
-        return any(isinstance(c.func, ast.Name) and c.func.id in trainers for c in _calls(stmt))
+    node: ast.AST  # the offending expression (the call that trains or fills)
+    adapted: set[str]  # names of what is adapted (optimizer targets, filled tables); empty: unknown
+    kind: str  # "trains" | "fills"
 
-    out = []
-    for node in ast.walk(tree):
-        for field in ("body", "orelse"):
-            block = getattr(node, field, None)
-            if not isinstance(block, list) or isinstance(node, ast.Module) and field == "body":
+
+def _optimizer_targets(fn: ast.AST, within: ast.AST) -> set[str]:
+    """Names whose parameters the optimizers stepped inside ``within`` optimize (looked up in ``fn``)."""
+    stepped = {astmemo.unparse(c.func.value) for c in _calls(within) if _call_name(c) == "step" and
+               isinstance(c.func, ast.Attribute)}
+    out: set[str] = set()
+    for node in astmemo.walk(fn):
+        value = node.value if isinstance(node, ast.Assign) else None
+        if value is None or not isinstance(value, ast.Call) or _call_name(value) not in OPTIMIZER_NAMES:
+            continue
+        names = {astmemo.unparse(t) for t in node.targets}
+        if stepped & names or not stepped:
+            first = value.args[0] if value.args else next((k.value for k in value.keywords if k.arg == "params"), None)
+            if first is not None:
+                for n in astmemo.walk(first):
+                    if isinstance(n, ast.Call) and _call_name(n) in ("parameters", "named_parameters") and \
+                            isinstance(n.func, ast.Attribute):
+                        out.add(astmemo.unparse(n.func.value))
+                    elif isinstance(n, ast.Name) and n.id not in ("p", "n", "param"):
+                        out.add(n.id)
+    return _resolve_aliases(fn, out)
+
+
+def _resolve_aliases(fn: ast.AST, names: set[str]) -> set[str]:
+    """``params = list(model.parameters())``: the optimized object is ``model``, not ``params``."""
+    out: set[str] = set()
+    for _ in range(3):
+        changed = False
+        for name in list(names):
+            source = next((n.value for n in astmemo.walk(fn) if isinstance(n, ast.Assign)
+                           and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
+                           and not isinstance(n.value, ast.Call) or (isinstance(n, ast.Assign) and
+                           any(isinstance(t, ast.Name) and t.id == name for t in n.targets) and
+                           isinstance(n.value, ast.Call) and _call_name(n.value) in ("list", "tuple", "chain"))), None)
+            if source is None:
+                out.add(name)
                 continue
-            stmts = [s for s in block if isinstance(s, ast.stmt) and not isinstance(s, (ast.FunctionDef, ast.ClassDef))]
-            for i, stmt in enumerate(stmts):
-                if trains(stmt) and not _scores(stmt, scorers) and any(_scores(s, scorers) for s in stmts[i + 1:]):
-                    out.append((stmt, "trains on validation tokens here, and scores them afterwards in the same block"))
-                    break
+            roots = {astmemo.unparse(c.func.value) for c in _calls(source) if _call_name(c) in ("parameters",
+                     "named_parameters") and isinstance(c.func, ast.Attribute)}
+            roots |= {x.id for x in astmemo.walk(source) if isinstance(x, ast.Name) and x.id not in ("p", "n", "param",
+                      "list", "tuple", "chain", name)}
+            names.discard(name)
+            names |= roots or {name}
+            changed = True
+        if not changed:
+            break
+    return out | names
+
+
+def _adaptation(stmt: ast.stmt, fn: ast.AST, trainers: dict[str, ast.AST], tables: set[str],
+                aliases: set[str]) -> Adaptation | None:
+    """How ``stmt`` adapts on validation data (backward over val, a trainer call, a table filled from val)."""
+    def val(node: ast.AST) -> bool:  # validation data, followed back through the names' last bindings
+        return _depends_on(node, fn, _reads_val_outside_eval)
+
+    for c in _calls(stmt):
+        if isinstance(c.func, ast.Name) and c.func.id in trainers and any(
+                val(a) for a in list(c.args) + [k.value for k in c.keywords]):
+            model = {astmemo.unparse(a) for a in c.args if isinstance(a, ast.Name) and "model" in a.id.lower()}
+            return Adaptation(c, model, "trains")
+        if isinstance(c.func, ast.Attribute) and _call_name(c).lower().startswith(TABLE_FILL_METHODS) and \
+                astmemo.unparse(c.func.value) in tables and any(val(a) for a in c.args):
+            return Adaptation(c, {astmemo.unparse(c.func.value)}, "fills")
+    for back in (c for c in _calls(stmt) if _call_name(c) == "backward" and isinstance(c.func, ast.Attribute)):
+        if val(back.func.value):
+            return Adaptation(back, _optimizer_targets(fn, stmt), "trains")
+    return None
+
+
+def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], depth: int = 6) -> bool:
+    """``expr`` is computed (through assignments in ``fn``'s own scope) from something ``pred`` accepts.
+
+    Each name is followed to its last binding before the use, in (line, column) order: minified
+    scripts put many statements on one line.
+    """
+    scope = [fn] + list(_own_nodes(fn))
+    binds: dict[str, list[tuple[tuple[int, int], ast.AST]]] = {}
+    for a in scope:
+        if isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and a.value is not None:
+            for t in (a.targets if isinstance(a, ast.Assign) else [a.target]):
+                for x in astmemo.walk(t):
+                    if isinstance(x, ast.Name):
+                        binds.setdefault(x.id, []).append(((a.lineno, a.col_offset), a.value))
+        elif isinstance(a, ast.For):
+            for x in astmemo.walk(a.target):
+                if isinstance(x, ast.Name):
+                    binds.setdefault(x.id, []).append(((a.lineno, a.col_offset), a.iter))
+    todo, seen = [expr], set()
+    while todo and depth > 0:
+        depth -= 1
+        nxt = []
+        for e in todo:
+            if pred(e):
+                return True
+            at = (getattr(e, "lineno", 10**9), getattr(e, "col_offset", 0))
+            for name in {n.id for n in astmemo.walk(e) if isinstance(n, ast.Name)} - seen:
+                seen.add(name)
+                before = [b for b in binds.get(name, []) if b[0] < at]  # none: a parameter, global or loop var
+                if before:
+                    nxt.append(max(before, key=lambda b: b[0])[1])
+        todo = nxt
+    return False
+
+
+def _discarded(adapted: set[str], stmts: list[ast.stmt], scorer: ast.stmt, model_names: set[str]) -> ast.AST | None:
+    """The statement that deletes, replaces or restores everything adapted before ``scorer``, if any."""
+    if not adapted or adapted & model_names:
+        return None
+    left = set(adapted)
+    found: ast.AST | None = None
+    for stmt in stmts:
+        for n in astmemo.walk(stmt):
+            gone: set[str] = set()
+            if isinstance(n, ast.Delete):
+                gone = {astmemo.unparse(t) for t in n.targets} | {astmemo.unparse(e) for t in n.targets
+                                                             if isinstance(t, ast.Tuple) for e in t.elts}
+            elif isinstance(n, ast.Call) and _call_name(n) in RESET_METHODS and isinstance(n.func, ast.Attribute):
+                gone = {astmemo.unparse(n.func.value)}
+            if gone & left:
+                left -= gone
+                found = n
+        if stmt is scorer:
+            break
+    return found if not left else None
+
+
+def _table_objects(tree: ast.Module) -> set[str]:
+    """Variables bound to an instance of a script class that looks like an n-gram/cache table."""
+    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)
+               and any(w in n.name.lower() for w in TABLE_CLASS_WORDS)}
+    return {astmemo.unparse(t) for n in astmemo.walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+            and _call_name(n.value) in classes for t in n.targets}
+
+
+def find_train_before_score(tree: ast.Module) -> list[tuple[ast.AST, str]]:
+    return _train_before_score(tree)[0]
+
+
+def discarded_adaptations(tree: ast.Module) -> list[tuple[ast.AST, str]]:
+    """Adaptation on validation tokens that is thrown away before scoring (not a leak): the evidence."""
+    return _train_before_score(tree)[1]
+
+
+def _in_loop(holder: ast.AST, block_owner: ast.AST) -> bool:
+    """``block_owner`` is a loop, or sits inside one, within ``holder``."""
+    if isinstance(block_owner, (ast.For, ast.While)):
+        return True
+    for loop in astmemo.walk(holder):
+        if isinstance(loop, (ast.For, ast.While)) and any(n is block_owner for n in astmemo.walk(loop)):
+            return True
+    return False
+
+
+def _built_in(stmts: list[ast.stmt], upto: ast.AST) -> set[str]:
+    """Names (re)built by a call in ``stmts`` before the node ``upto``."""
+    out = set()
+    for stmt in stmts:
+        for n in astmemo.walk(stmt):
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and n.lineno <= getattr(upto, "lineno", 0):
+                out |= {astmemo.unparse(t) for t in n.targets}
     return out
+
+
+def _self_contained(fn: ast.FunctionDef) -> bool:
+    """Everything ``fn`` optimizes is built inside it and not returned (a throw-away probe, a diagnostic)."""
+    targets = _optimizer_targets(fn, fn)
+    params = {a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
+    built = {astmemo.unparse(t) for n in astmemo.walk(fn) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+             for t in n.targets}
+    returned = {x.id for r in astmemo.walk(fn) if isinstance(r, ast.Return) and r.value is not None
+                for x in astmemo.walk(r.value) if isinstance(x, ast.Name)}
+    roots = {t.split(".")[0].split("[")[0] for t in targets}
+    return bool(targets) and not roots & params and targets <= built and not roots & returned
+
+
+def _val_aliases(holder: ast.AST) -> set[str]:
+    """Names in ``holder`` assigned from validation data (``tokens_np = val_tokens.numpy()``)."""
+    out: set[str] = set()
+    assigns = [n for n in _own_nodes(holder) if isinstance(n, ast.Assign)]
+    for _ in range(3):
+        for n in assigns:
+            if _reads_val_outside_eval(n.value) or any(isinstance(x, ast.Name) and x.id in out for x in astmemo.walk(n.value)):
+                out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    return out
+
+
+def _train_before_score(tree: ast.Module) -> tuple[list[tuple[ast.AST, str]], list[tuple[ast.AST, str]]]:
+    local_defs = {f.name: f for f in _functions(tree)}
+    trainers = {name: f for name, f in local_defs.items() if _has_backward(f) and _reads_val_outside_eval(f)}
+    contained = {name for name, f in trainers.items() if isinstance(f, ast.FunctionDef) and _self_contained(f)}
+    from .analyze import scoring_functions
+
+    scorers = {name for name, f in local_defs.items() if name not in trainers and _scores(f, set())}
+    scorers |= {f.name for f in scoring_functions(tree)} - set(trainers)
+    tables = _table_objects(tree)
+    models = {"model", "base_model", "eval_model", "ttt_model", "gpt"}
+    found, discarded = [], []
+    seen: set[int] = set()
+    for holder in list(_functions(tree)) + [n for n in tree.body if isinstance(n, ast.If)]:
+        aliases = _val_aliases(holder)
+        for node in [holder] + list(_own_nodes(holder)):
+            for field in ("body", "orelse"):
+                block = getattr(node, field, None)
+                if not isinstance(block, list) or (isinstance(node, ast.Module) and field == "body"):
+                    continue
+                stmts = [s for s in block if isinstance(s, ast.stmt) and not isinstance(s, (ast.FunctionDef, ast.ClassDef))]
+                for i, stmt in enumerate(stmts):
+                    if _scores(stmt, scorers):
+                        continue
+                    info = _adaptation(stmt, holder, trainers, tables, aliases)
+                    if info is None or id(info.node) in seen:
+                        continue
+                    seen.add(id(info.node))
+                    callee = _call_name(info.node) if isinstance(info.node, ast.Call) else ""
+                    if callee in contained:
+                        discarded.append((info.node, f"{callee}(…) trains only what it builds itself and does not "
+                                                     f"return it (a throw-away probe): the model is not adapted"))
+                        continue
+                    later = [s for s in stmts[i + 1:] if _scores(s, scorers)]
+                    if not later:
+                        continue
+                    gone = _discarded(info.adapted, stmts[i:], later[0], models)
+                    if gone is None and info.kind == "trains" and info.adapted and _in_loop(holder, node) and \
+                            info.adapted <= _built_in(stmts[:i + 1], info.node):
+                        continue  # a per-window/per-chunk delta rebuilt each iteration: GA-STATIC-001/002, flip tests
+                    what = ("fills " + ", ".join(sorted(info.adapted)) + " from validation tokens"
+                            if info.kind == "fills" else "trains on validation tokens")
+                    if gone is not None:
+                        discarded.append((info.node, f"{what} (adapting {', '.join(sorted(info.adapted))}), then "
+                                                     f"discards it at line {gone.lineno} ({astmemo.unparse(gone)[:60]}) "
+                                                     f"before scoring at line {later[0].lineno}"))
+                    else:
+                        found.append((info.node, f"{what} here, and scores them afterwards (line {later[0].lineno})"))
+                    break
+    return found, discarded
 
 
 # ----------------------------------------------------------------------------- GA-STATIC-004
 
+NORMALIZERS = ("softmax", "log_softmax", "normalize")
+
+
+def _is_target_name(name: str) -> bool:
+    low = name.lower()
+    return low in TARGET_NAMES or "target" in low or low.startswith(("y_", "tgt"))
+
+
+def _root(node: ast.AST) -> ast.AST:
+    """The container a (nested) subscript reads: ``self.full_counts`` of ``self.full_counts[o][k].astype(..)``."""
+    while True:
+        if isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("astype", "get",
+                                                                                                       "float", "long"):
+            node = node.func.value
+        else:
+            return node
+
+
+def _root_name(node: ast.AST) -> str:
+    root = _root(node)
+    return root.id if isinstance(root, ast.Name) else root.attr if isinstance(root, ast.Attribute) else ""
+
+
+def _normalized_tables(tree: ast.Module) -> set[str]:
+    """Table names assigned from a normalized expression (softmax, or counts divided by their row sums)."""
+    out = set()
+    for node in astmemo.walk(tree):
+        if not isinstance(node, (ast.Assign, ast.AugAssign)):
+            continue
+        value = node.value
+        norm = any(isinstance(c, ast.Call) and _call_name(c) in NORMALIZERS for c in _calls(value))
+        for d in astmemo.walk(value):
+            if isinstance(d, ast.BinOp) and isinstance(d.op, ast.Div) and any(
+                    isinstance(c, ast.Call) and _call_name(c) == "sum" for c in astmemo.walk(d.right)):
+                norm = True
+        if norm:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            out |= {_root_name(t) for t in targets}
+    return out - {""}
+
+
+def _return_taint(fn: ast.FunctionDef, tainted: set[str]) -> list[bool] | None:
+    """Per position of a returned tuple (or [x] for a single value): a key computed from the target?
+
+    A returned *score* (a loss from cross_entropy/log_softmax) is what scoring is for, not a key.
+    """
+    if any(isinstance(c, ast.Call) and _call_name(c) in ("cross_entropy", "log_softmax", "nll_loss")
+           for c in astmemo.walk(fn)):
+        return None
+    for node in astmemo.walk(fn):
+        if isinstance(node, ast.Return) and node.value is not None:
+            elts = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+            return [bool(_value_names(e) & tainted) for e in elts]
+    return None
+
+
+SIZE_ONLY = ("numel", "size", "shape", "dim", "ndim", "len", "__len__", "device", "dtype")
+
+
+def _value_names(expr: ast.AST) -> set[str]:
+    """Names whose *values* ``expr`` depends on (``x.numel()``, ``x.shape``, ``len(x)`` are sizes, not values)."""
+    skip: set[int] = set()
+    for n in astmemo.walk(expr):
+        if isinstance(n, ast.Attribute) and n.attr in SIZE_ONLY:
+            skip |= {id(m) for m in astmemo.walk(n.value)}
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len":
+            skip |= {id(m) for a in n.args for m in astmemo.walk(a)}
+    return {n.id for n in astmemo.walk(expr) if isinstance(n, ast.Name) and id(n) not in skip}
+
+
+def _taint(fn: ast.AST, returns: dict[str, list[bool]]) -> set[str]:
+    """Names in ``fn`` computed from the target being scored (assignments and script calls followed)."""
+    tainted = {n.id for n in astmemo.walk(fn) if isinstance(n, ast.Name) and _is_target_name(n.id)}
+    tainted |= {a.arg for a in astmemo.walk(fn) if isinstance(a, ast.arg) and _is_target_name(a.arg)}
+    assigns = sorted((n for n in _own_nodes(fn) if isinstance(n, (ast.Assign, ast.AugAssign))), key=lambda n: n.lineno)
+    for _ in range(4):  # key = f(tgt); h = hash(key); ...
+        for node in assigns:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.value
+            if isinstance(value, ast.Call) and _call_name(value) in returns and len(targets) == 1 \
+                    and isinstance(targets[0], ast.Tuple):
+                for elt, hot in zip(targets[0].elts, returns[_call_name(value)]):
+                    if hot and isinstance(elt, ast.Name):
+                        tainted.add(elt.id)
+                continue
+            hot = bool(_value_names(value) & tainted) or (
+                isinstance(value, ast.Call) and returns.get(_call_name(value), [False])[0] and len(
+                    returns.get(_call_name(value), [])) == 1)
+            if hot:
+                for t in targets:  # a name (or names unpacked) becomes target-derived; a subscript store does not
+                    elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
+                    tainted |= {e.id for e in elts if isinstance(e, ast.Name)}
+    return tainted
+
+
+def _reachable_from_scoring(tree: ast.Module) -> set[str] | None:
+    """Names of the functions and methods the scoring functions call (transitively); None: no scoring function."""
+    from .analyze import scoring_functions
+
+    roots = {f.name for f in scoring_functions(tree)}
+    if not roots:
+        return None
+    defs: dict[str, list[ast.AST]] = {}
+    for f in _functions(tree):
+        defs.setdefault(f.name, []).append(f)
+    reach, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in reach:
+            continue
+        reach.add(name)
+        for f in defs.get(name, []):
+            todo.extend(_call_name(c) for c in _calls(f) if _call_name(c) in defs)
+    return reach
+
 
 def find_target_keyed_table(tree: ast.Module) -> list[tuple[ast.AST, str]]:
+    fns = list(_functions(tree))
+    returns: dict[str, list[bool]] = {}
+    for _ in range(3):  # helpers that return target-derived keys (a hash of context and target)
+        for fn in fns:
+            rt = _return_taint(fn, _taint(fn, returns))
+            if rt and any(rt):
+                returns[fn.name] = rt
+    normalized = _normalized_tables(tree)
+    reach = _reachable_from_scoring(tree)
     out = []
-    for fn in _functions(tree):
-        tainted = set(TARGET_NAMES)
-        assigns = sorted((n for n in _own_nodes(fn) if isinstance(n, ast.Assign)), key=lambda n: n.lineno)
-        for _ in range(3):  # key = f(tgt); h = hash(key); ...
-            for node in assigns:
-                if any(isinstance(x, ast.Name) and x.id in tainted for x in ast.walk(node.value)):
-                    tainted |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    for fn in fns:
+        if reach is not None and fn.name not in reach:
+            continue  # training-time tables (loss weights) are not scores
+        tainted = _taint(fn, returns)
+        updates: set[int] = set()  # reads inside ``table[k] = table.get(k, 0) + 1``: the table's own update
         for node in _own_nodes(fn):
-            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
-                    and any(w in node.value.id.lower() for w in TABLE_WORDS):
-                keyed = [x.id for x in ast.walk(node.slice) if isinstance(x, ast.Name) and x.id in tainted]
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                stores = {_root_name(t) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                          if isinstance(t, ast.Subscript)}
+                for n in astmemo.walk(node.value):
+                    if (isinstance(n, ast.Subscript) and _root_name(n) in stores) or (
+                            isinstance(n, ast.Call) and _call_name(n) == "get" and isinstance(n.func, ast.Attribute)
+                            and _root_name(n.func.value) in stores):
+                        updates.add(id(n))
+        for node in _own_nodes(fn):
+            if id(node) in updates:
+                continue
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                name = _root_name(node)
+                if not name or not any(w in name.lower() for w in TABLE_WORDS) or name in normalized:
+                    continue
+                keyed = [x.id for x in astmemo.walk(node.slice) if isinstance(x, ast.Name) and x.id in tainted]
                 if keyed:
-                    out.append((node, f"{node.value.id} is looked up with key {ast.unparse(node.slice)!r}, "
-                                      f"computed from the predicted token"))
-    return out
+                    out.append((node, f"{name} is looked up with key {astmemo.unparse(node.slice)[:60]!r}, computed from "
+                                      f"the predicted token ({keyed[0]}): its value exists only for the realized target"))
+            elif isinstance(node, ast.Call) and _call_name(node) == "get" and isinstance(node.func, ast.Attribute) \
+                    and node.args:
+                name = _root_name(node.func.value)
+                keyed = [x.id for x in astmemo.walk(node.args[0]) if isinstance(x, ast.Name) and x.id in tainted]
+                if name and any(w in name.lower() for w in TABLE_WORDS) and keyed and name not in normalized:
+                    out.append((node, f"{name}.get({astmemo.unparse(node.args[0])[:40]}) reads a count for the predicted "
+                                      f"token ({keyed[0]}) only: the blended probability exists only for the realized "
+                                      f"target"))
+    # one finding per line: nested subscripts of one expression are one lookup
+    seen, unique = set(), []
+    for node, msg in out:
+        if node.lineno not in seen:
+            seen.add(node.lineno)
+            unique.append((node, msg))
+    return unique
 
 
 # ----------------------------------------------------------------------------- GA-STATIC-005
@@ -252,7 +646,7 @@ def find_val_in_training(tree: ast.Module) -> list[tuple[ast.AST, str]]:
         name = _call_name(c)
         if any(w in name.lower() for w in ("loader", "stream", "dataset")) and not name.lower().startswith("val"):
             for arg in c.args + [k.value for k in c.keywords]:
-                text = ast.unparse(arg)
+                text = astmemo.unparse(arg)
                 if "val_files" in text or "fineweb_val" in text:
                     out.append((c, f"training data source {name}(…) reads validation data ({text})"))
     return out
@@ -263,15 +657,15 @@ def find_val_in_training(tree: ast.Module) -> list[tuple[ast.AST, str]]:
 
 def find_network_imports(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     out = []
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
             [node.module or ""] if isinstance(node, ast.ImportFrom) else []
         for name in names:
             if name.split(".")[0] in NETWORK_MODULES:
                 out.append((node, f"imports {name}"))
     for c in _calls(tree):
-        if ast.unparse(c.func) in ("torch.hub.load", "torch.hub.download_url_to_file", "hf_hub_download"):
-            out.append((c, f"calls {ast.unparse(c.func)}"))
+        if astmemo.unparse(c.func) in ("torch.hub.load", "torch.hub.download_url_to_file", "hf_hub_download"):
+            out.append((c, f"calls {astmemo.unparse(c.func)}"))
     return out
 
 
@@ -281,12 +675,12 @@ def find_network_imports(tree: ast.Module) -> list[tuple[ast.AST, str]]:
 def find_unused_env(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     from .analyze import env_vars
 
-    variables = env_vars(tree)
+    variables = [v for v in env_vars(tree) if v.in_hparams and v.attr]
     if not variables:
         return []
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and "hyperparam" in n.name.lower()]
     used: set[str] = set()
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             used.add(node.attr)
         elif isinstance(node, ast.Call) and _call_name(node) in ("getattr", "hasattr") and len(node.args) >= 2 \
@@ -295,7 +689,7 @@ def find_unused_env(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     for cls in classes:  # class attributes used by later class attributes (val_files from data_path)
         for stmt in cls.body:
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-                used |= {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+                used |= {n.id for n in astmemo.walk(stmt.value) if isinstance(n, ast.Name)}
     by_line = {stmt.lineno: stmt for cls in classes for stmt in cls.body}
     return [(by_line.get(v.line, tree), f"{v.name} (attribute {v.attr}) is read from the environment but never used")
             for v in variables if v.attr not in used]
@@ -311,7 +705,9 @@ CHECKS = [
     CheckSpec("GA-STATIC-003", "adaptation on validation tokens before they are scored", True,
               "condition 3 (score before update)", "score each chunk before training on it", find_train_before_score),
     CheckSpec("GA-STATIC-004", "n-gram/cache key includes the predicted token", True,
-              "condition 1 (causality)", "key the table on context tokens only", find_target_keyed_table),
+              "condition 2 (normalized distribution)", "score the target from a full distribution over the vocabulary "
+              "fixed before the target is known (key tables on context only, renormalize the mixture)",
+              find_target_keyed_table),
     CheckSpec("GA-STATIC-005", "validation data read during training", True,
               "no validation data during training", "train only on fineweb_train_* shards", find_val_in_training),
     CheckSpec("GA-STATIC-006", "network imports", False, "no network access", "remove the network code",
@@ -338,7 +734,7 @@ def run_all(tree: ast.Module, path: str, lines: list[str] | None = None) -> list
             if (line or 0, message) in seen:
                 continue
             seen.add((line or 0, message))
-            snippet = ast.unparse(node).splitlines()[0][:160] if isinstance(node, (ast.stmt, ast.expr)) else None
+            snippet = astmemo.unparse(node).splitlines()[0][:160] if isinstance(node, (ast.stmt, ast.expr)) else None
             evidence.append(Evidence(message, file=path, line=line, snippet=snippet))
         if evidence:
             status = Status.FAIL if spec.leak else Status.WARN
@@ -350,3 +746,96 @@ def run_all(tree: ast.Module, path: str, lines: list[str] | None = None) -> list
                                    rule=spec.rule, remediation=spec.remediation if evidence else "",
                                    evidence=evidence))
     return results
+
+
+# ----------------------------------------------------------------------------- the submitted configuration
+
+
+def _flag_of(expr: ast.AST, flags: dict[str, bool], aliases: dict[str, str]) -> bool | None:
+    """The value of an ``if`` test made of flags (``args.slot_enabled``, an alias, not/and/or), else None."""
+    if isinstance(expr, ast.Attribute) and expr.attr in flags:
+        return flags[expr.attr]
+    if isinstance(expr, ast.Name) and expr.id in aliases:
+        return flags[aliases[expr.id]]
+    if isinstance(expr, ast.Call) and _call_name(expr) == "getattr" and len(expr.args) >= 2 and \
+            isinstance(expr.args[1], ast.Constant) and expr.args[1].value in flags:
+        return flags[expr.args[1].value]
+    if isinstance(expr, ast.Call) and _call_name(expr) == "bool" and expr.args:
+        return _flag_of(expr.args[0], flags, aliases)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        inner = _flag_of(expr.operand, flags, aliases)
+        return None if inner is None else not inner
+    if isinstance(expr, ast.BoolOp):
+        vals = [_flag_of(v, flags, aliases) for v in expr.values]
+        if isinstance(expr.op, ast.And):
+            return False if False in vals else (True if all(v is True for v in vals) else None)
+        return True if True in vals else (False if all(v is False for v in vals) else None)
+    return None
+
+
+def _aliases(fn: ast.AST, flags: dict[str, bool]) -> dict[str, str]:
+    """Local names bound to a flag (``use_slot = getattr(args, 'slot_enabled', False)``)."""
+    out: dict[str, str] = {}
+    for n in astmemo.walk(fn):
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+            v = n.value
+            attr = v.attr if isinstance(v, ast.Attribute) else (
+                v.args[1].value if isinstance(v, ast.Call) and _call_name(v) == "getattr" and len(v.args) >= 2
+                and isinstance(v.args[1], ast.Constant) else None)
+            if attr in flags:
+                out[n.targets[0].id] = attr
+    return out
+
+
+def off_branch(tree: ast.Module, line: int, flags: dict[str, bool]) -> ast.If | None:
+    """The ``if`` whose flags are off in the audited configuration and that holds ``line``, if any."""
+    holders = [n for n in astmemo.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    fn = min((f for f in holders if f.lineno <= line <= (f.end_lineno or f.lineno)),
+             key=lambda f: (f.end_lineno or f.lineno) - f.lineno, default=tree)
+    aliases = _aliases(fn, flags)
+    for node in astmemo.walk(fn):
+        if not isinstance(node, ast.If) or not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        value = _flag_of(node.test, flags, aliases)
+        if value is None:
+            continue
+        in_body = node.body and node.body[0].lineno <= line <= max(s.end_lineno or s.lineno for s in node.body)
+        if (in_body and value is False) or (not in_body and node.orelse and value is True):
+            return node
+    return None
+
+
+def configured(results: list[CheckResult], tree: ast.Module, flags: dict[str, bool], variables: list,
+               submitted: dict[str, tuple[str, str]]) -> list[CheckResult]:
+    """Leak findings inside branches the submitted run switches off become warnings, saying so.
+
+    The code is still reported (it would leak with the flag on), but it is not what produced the
+    score: a merged record's unused SLOT path does not fail it.
+    """
+    by_attr = {v.attr: v for v in variables if v.attr}
+    out = []
+    for r in results:
+        if r.status is not Status.FAIL or not r.evidence:
+            out.append(r)
+            continue
+        offs = [off_branch(tree, e.line or 0, flags) for e in r.evidence]
+        if any(o is None for o in offs):
+            out.append(r)
+            continue
+        notes = []
+        for e, node in zip(r.evidence, offs):
+            test = astmemo.unparse(node.test)[:60]
+            fn_aliases = _aliases(next((f for f in astmemo.walk(tree) if isinstance(f, ast.FunctionDef)
+                                        and f.lineno <= node.lineno <= (f.end_lineno or f.lineno)), tree), flags)
+            names = [a for a in flags if a in test] + [fn_aliases[n.id] for n in astmemo.walk(node.test)
+                                                       if isinstance(n, ast.Name) and n.id in fn_aliases]
+            why = ", ".join(f"{by_attr[a].name}={'1' if flags[a] else '0'} "
+                            f"({submitted[by_attr[a].name][1] if by_attr[a].name in submitted else 'the default'})"
+                            for a in names if a in by_attr)
+            e.message += f" — inside `if {test}` (line {node.lineno}), off in the submitted run: {why or 'flag off'}"
+            notes.append(why)
+        out.append(CheckResult(r.check_id, r.title, Status.WARN,
+                               f"only in a branch the submitted run switches off ({notes[0]}): {r.evidence[0].message}",
+                               severity=Severity.WARNING, rule=r.rule, remediation=r.remediation, evidence=r.evidence,
+                               data={**r.data, "off_in_submitted_run": True}))
+    return out
