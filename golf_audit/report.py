@@ -175,7 +175,10 @@ def audit_folder(
     if not is_records_folder(path):
         raise BadInput(f"{path}: not a records folder (no submission.json and no train log); use --recursive for a tree")
     ctx = AuditContext(path, options or AuditOptions())
-    results = [check.evaluate(ctx) for check in (checks if checks is not None else all_checks())]
+    from . import astmemo
+
+    with astmemo.scope():  # the checks read the same scripts' trees: walk each subtree once per folder
+        results = [check.evaluate(ctx) for check in (checks if checks is not None else all_checks())]
     baseline = ctx.options.baseline
     commit = git_commit(path)
     return FolderAudit(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import astmemo
 from .errors import BadInput
 
 # A decoded layer larger than this is treated as a decompression bomb, not as source code.
@@ -257,7 +258,7 @@ class _DecodeInterpreter:
 def _decoder_aliases(tree: ast.AST) -> dict[str, Any]:
     """Names bound to the decoder modules/functions by the script's own imports."""
     aliases: dict[str, Any] = {}
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.name in _DECODERS:
@@ -277,7 +278,7 @@ def _decoder_aliases(tree: ast.AST) -> dict[str, Any]:
 def _simple_assignments(tree: ast.AST) -> dict[str, list[tuple[int, ast.expr]]]:
     """``name -> [(line, value expression), ...]`` for every ``name = expr`` in the file."""
     out: dict[str, list[tuple[int, ast.expr]]] = {}
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             out.setdefault(node.targets[0].id, []).append((node.lineno, node.value))
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
@@ -295,7 +296,7 @@ def _decode_tree(tree: ast.AST) -> str | None:
     """The source a parsed wrapper ``exec``s, or None when the tree is not a wrapper."""
     aliases = _decoder_aliases(tree)
     assigns = _simple_assignments(tree)
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if not (_is_call_to(node, ("exec", "builtins.exec")) and node.args):  # type: ignore[union-attr]
             continue
         code = node.args[0]  # type: ignore[union-attr]
@@ -352,6 +353,15 @@ def _needs_newer_python(exc: SyntaxError, text: str) -> tuple[int, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
+def parse_shared(text: str) -> ast.Module:
+    """``ast.parse(text)``, one tree per source text for every check that reads it.
+
+    The trees are shared: callers only read them (code that rewrites a tree parses its own).
+    """
+    return ast.parse(text)
+
+
 def parse_any_python(text: str) -> ast.Module:
     """``ast.parse``, and for 3.12 f-strings (PEP 701) the same source downgraded to this Python.
 
@@ -359,7 +369,7 @@ def parse_any_python(text: str) -> ast.Module:
     SyntaxError when neither parses.
     """
     try:
-        return ast.parse(text)
+        return parse_shared(text)
     except SyntaxError:
         from .pycompat import DowngradeError, downgrade_source
 
@@ -367,13 +377,13 @@ def parse_any_python(text: str) -> ast.Module:
             lowered = downgrade_source(text)
         except DowngradeError:
             raise SyntaxError("does not parse, and the PEP 701 downgrade cannot follow it") from None
-        return ast.parse(lowered)
+        return parse_shared(lowered)
 
 
 def _parse(text: str, where: str) -> tuple[ast.Module | None, tuple[int, int] | None]:
     """``(tree, None)``, or ``(None, min_python)`` for newer syntax; BadInput for broken source."""
     try:
-        return ast.parse(text), None
+        return parse_shared(text), None
     except SyntaxError as exc:
         newer = _needs_newer_python(exc, text)
         if newer:
@@ -456,7 +466,7 @@ def _dotted(node: ast.AST) -> str | None:
 def _import_aliases(tree: ast.AST) -> dict[str, str]:
     """Local name -> full dotted name, from the file's imports (``osp`` -> ``os.path``)."""
     out: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -479,7 +489,7 @@ class _FileScanner:
         # Whether any string names a compiled source at all: most scripts have none, and then
         # the per-assignment source search is skipped.
         self.names_sources = any(isinstance(n, ast.Constant) and isinstance(n.value, str)
-                                 and n.value.lower().endswith(self._COMPILED) for n in ast.walk(tree))
+                                 and n.value.lower().endswith(self._COMPILED) for n in astmemo.walk(tree))
 
     def canonical(self, node: ast.AST) -> str | None:
         name = _dotted(node)
@@ -555,7 +565,7 @@ class _FileScanner:
     def loads(self) -> list[tuple[str, Path, int]]:
         found: list[tuple[str, Path, int]] = []
         exec_reads = self._exec_read_nodes()
-        for node in ast.walk(self.tree):
+        for node in astmemo.walk(self.tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for p in self._import_targets(node):
                     found.append(("import", p, node.lineno))
@@ -572,7 +582,7 @@ class _FileScanner:
     def _existing_source(self, node: ast.AST) -> Path | None:
         # Cheap syntactic filter first: evaluating every assignment's path would be exponential.
         if not any(isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.lower().endswith(self._COMPILED)
-                   for n in ast.walk(node)):
+                   for n in astmemo.walk(node)):
             return None
         value = self.path_value(node)
         if value is None:
@@ -600,9 +610,9 @@ class _FileScanner:
 
     def _exec_read_nodes(self) -> set[int]:
         ids: set[int] = set()
-        for node in ast.walk(self.tree):
+        for node in astmemo.walk(self.tree):
             if isinstance(node, ast.Call) and self.canonical(node.func) in ("exec", "builtins.exec", "compile"):
-                ids.update(id(n) for a in node.args for n in ast.walk(a))
+                ids.update(id(n) for a in node.args for n in astmemo.walk(a))
         return ids
 
     def _call_loads(self, node: ast.Call, exec_reads: set[int]) -> list[tuple[str, Path, int]]:

@@ -15,6 +15,10 @@ from pathlib import Path
 
 import torch
 
+from .bytecount import canonical_tables, load_tokenizer
+
+__all__ = ["LN2", "BpbResult", "ByteLUTs", "bpb_from_sums", "build_luts", "load_tokenizer"]
+
 LN2 = math.log(2.0)
 
 
@@ -43,43 +47,10 @@ def build_luts(sp, vocab_size: int | None = None) -> ByteLUTs:
     """Byte LUTs from a SentencePiece processor (or a path to a .model file).
 
     ``vocab_size`` may exceed the tokenizer's size (a padded embedding); the extra ids are
-    unused, count 0 bytes and are boundaries.
+    unused, count 0 bytes and are boundaries. The rule lives in ``bytecount`` (torch-free).
     """
-    if isinstance(sp, (str, Path)):
-        sp = load_tokenizer(sp)
-    n = sp.get_piece_size()
-    size = max(n, vocab_size or 0)
-    base = torch.zeros(size, dtype=torch.int64)
-    space = torch.zeros(size, dtype=torch.bool)
-    boundary = torch.ones(size, dtype=torch.bool)
-    for i in range(n):
-        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-            continue
-        boundary[i] = False
-        if sp.is_byte(i):
-            base[i] = 1
-            continue
-        piece = sp.id_to_piece(i)
-        if piece.startswith("\u2581"):
-            space[i] = True
-            piece = piece[1:]
-        base[i] = len(piece.encode("utf-8"))
-    return ByteLUTs(base, space, boundary)
-
-
-def load_tokenizer(path: str | Path):
-    """Load a SentencePiece model, with a one-line error for a missing or corrupt file."""
-    import sentencepiece as spm
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"tokenizer not found: {path}")
-    sp = spm.SentencePieceProcessor()
-    try:
-        sp.load(str(path))
-    except Exception as exc:  # sentencepiece raises OSError/RuntimeError with C++ text
-        raise ValueError(f"{path}: not a SentencePiece model ({str(exc).splitlines()[0][:120]})") from None
-    return sp
+    base, space, boundary = canonical_tables(sp, vocab_size)
+    return ByteLUTs(torch.from_numpy(base), torch.from_numpy(space), torch.from_numpy(boundary))
 
 
 @dataclass(frozen=True)

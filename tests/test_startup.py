@@ -28,7 +28,7 @@ try:
     app(sys.argv[1:], prog_name="golf-audit")
 except SystemExit as exc:
     code = exc.code
-heavy = sorted(m for m in ("torch", "scipy", "reference_model") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "scipy", "reference_model.model") if m in sys.modules)
 sys.stderr.write("\\nMODULES " + json.dumps({"code": code, "heavy": heavy}) + "\\n")
 """
 
@@ -64,7 +64,18 @@ def test_folder_commands_without_a_ptz_do_not_import_torch(args):
     code, out, err, heavy = run_cli(*args)
     assert code in (0, 1), err  # a verdict, not bad input
     assert out.strip(), "the report must still be produced"
-    assert "torch" not in heavy and "reference_model" not in heavy, f"{args} imported {heavy}"
+    assert "torch" not in heavy and "reference_model.model" not in heavy, f"{args} imported {heavy}"
+
+
+def test_report_on_a_real_record_with_a_tokenizer_does_not_import_torch(shared_dir):
+    """The byte-accounting checks read the tokenizer through the torch-free canonical byte count."""
+    folder = shared_dir / "records" / "track_10min_16mb" / "2026-04-27_SmearGateBOSFix_PR1787Base_LQERAsym_PhasedTTT"
+    if not folder.is_dir():
+        pytest.skip("record not in ../shared")
+    code, out, err, heavy = run_cli("report", str(folder), "--format", "json")
+    assert code in (0, 1), err
+    assert '"GA-BPB-001"' in out  # the byte checks ran
+    assert "torch" not in heavy and "reference_model.model" not in heavy, heavy
 
 
 def test_refused_value_needs_no_torch():

@@ -137,7 +137,7 @@ def test_checks_read_the_syntax_tree_not_text() -> None:
 
 def test_memoized_walks_give_the_same_findings_and_are_dropped_after_the_scope() -> None:
     """astmemo.scope() only saves time: every check finds the same lines with and without it."""
-    from golf_audit.submission import astmemo
+    from golf_audit import astmemo
 
     scripts = sorted([*SCRIPTS.glob("*.py"), *(SCRIPTS / "static").glob("*.py")])
     assert len(scripts) > 10

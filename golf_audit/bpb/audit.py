@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadInput
+from .. import astmemo
+from ..source import parse_shared
 from . import script as script_ast
 from . import tokenizers
 from .probe import PADDING, probe_tokenizer_path
@@ -134,12 +136,12 @@ def find_sidecar_builder(folder: Path) -> tuple[Path, str, Path, str] | None:
                         and any("transformed" in a.arg for a in f.args.args)), None)
         if builder is None:
             continue
-        for node in ast.walk(tree):
+        for node in astmemo.walk(tree):
             if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "transformed" for t in node.targets) \
                     and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name):
                 name = node.value.func.id
                 home = path if any(isinstance(f, ast.FunctionDef) and f.name == name for f in tree.body) else None
-                for imp in (n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module):
+                for imp in (n for n in astmemo.walk(tree) if isinstance(n, ast.ImportFrom) and n.module):
                     if any((a.asname or a.name) == name for a in imp.names) and (folder / f"{imp.module}.py").is_file():
                         home = folder / f"{imp.module}.py"
                 if home is not None:
@@ -155,7 +157,7 @@ def run_builders(audit: BpbAudit, docs: list[str], text_name: str, unsafe_no_san
     sidecar = find_sidecar_builder(audit.folder) if audit.transformed and audit.tokenizer is not None else None
     if not roots and sidecar is None:
         return
-    tree = ast.parse(audit.source)
+    tree = parse_shared(audit.source)
     vocab_default = script_ast.env_default(tree, "VOCAB_SIZE")
     probe = tokenizers.load(probe_tokenizer_path())
     subjects: list[tuple[tokenizers.Tokenizer, str, int, bool]] = []
@@ -294,7 +296,7 @@ def audit_bpb(target: str | Path, *, tokenizer: str | Path | None = None, docs: 
         audit.source, audit.parse_error = _load(script)
         if not audit.parse_error:
             try:
-                tree = ast.parse(audit.source)
+                tree = parse_shared(audit.source)
             except SyntaxError as exc:
                 audit.parse_error = f"does not parse: {exc.msg}, line {exc.lineno}"
     audit.tokenizer, audit.tokenizer_note = find_tokenizer(folder, tree, Path(tokenizer) if tokenizer else None)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 import math
 import re
+
+from .. import astmemo
 from dataclasses import dataclass, field
 
 SP_METHODS = {"is_byte", "id_to_piece", "IsByte", "IdToPiece", "is_control", "IsControl"}
@@ -46,7 +48,7 @@ def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
 
 
 def _called_names(node: ast.AST) -> set[str]:
-    return {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+    return {c.func.id for c in astmemo.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
 
 
 def builders(tree: ast.Module) -> list[Builder]:
@@ -54,8 +56,8 @@ def builders(tree: ast.Module) -> list[Builder]:
     found: dict[str, Builder] = {}
     fns = _functions(tree)
     for name, fn in fns.items():
-        methods = {c.func.attr for c in ast.walk(fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)}
-        strings = {c.value for c in ast.walk(fn) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+        methods = {c.func.attr for c in astmemo.walk(fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)}
+        strings = {c.value for c in astmemo.walk(fn) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
         params = [a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
         if methods & {"is_byte", "IsByte"} or ({"id_to_piece", "IdToPiece"} & methods
                                                and methods & {"is_control", "is_unknown", "IsControl", "IsUnknown"}):
@@ -69,7 +71,7 @@ def builders(tree: ast.Module) -> list[Builder]:
             calls = _called_names(fn) & set(found) - {name}
             if name in found:
                 found[name].calls |= calls
-            elif calls and any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(fn)) \
+            elif calls and any(isinstance(n, ast.Return) and n.value is not None for n in astmemo.walk(fn)) \
                     and "lut" in name.lower():
                 params = [a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
                 found[name] = Builder(name, fn.lineno, "dispatcher", params, calls)
@@ -93,12 +95,12 @@ def _bound_names(node: ast.stmt) -> set[str]:
         return {(a.asname or a.name).split(".")[0] for a in node.names}
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        return {n.id for t in targets for n in astmemo.walk(t) if isinstance(n, ast.Name)}
     return set()
 
 
 def _used_names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in astmemo.walk(node) if isinstance(n, ast.Name)}
 
 
 def extract(source: str, function: str) -> str:
@@ -134,7 +136,7 @@ def extract(source: str, function: str) -> str:
 
 def env_default(tree: ast.Module, name: str) -> str | None:
     """The literal default of ``os.environ.get(NAME, default)`` anywhere in the script."""
-    for node in ast.walk(tree):
+    for node in astmemo.walk(tree):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
                 and node.args[0].value == name and ast.unparse(node.func) in ("os.environ.get", "os.getenv", "environ.get"):
             if len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
@@ -156,7 +158,7 @@ def _numeric_constants(scope: ast.AST) -> dict[str, float]:
     """Names bound exactly once in ``scope``, to a number literal (accumulators are not constants)."""
     literal: dict[str, float] = {}
     bindings: dict[str, int] = {}
-    for node in ast.walk(scope):
+    for node in astmemo.walk(scope):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             bindings[node.id] = bindings.get(node.id, 0) + 1
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
@@ -168,17 +170,17 @@ def _numeric_constants(scope: ast.AST) -> dict[str, float]:
 
 def _bpb_assignments(fn: ast.AST) -> list[ast.stmt]:
     found = []
-    for node in ast.walk(fn):
+    for node in astmemo.walk(fn):
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any("bpb" in ast.unparse(t).lower() for t in targets) and \
-                    any(isinstance(x, ast.BinOp) and isinstance(x.op, ast.Div) for x in ast.walk(node.value)):
+                    any(isinstance(x, ast.BinOp) and isinstance(x.op, ast.Div) for x in astmemo.walk(node.value)):
                 found.append(node)
     return found
 
 
 def _divisors(expr: ast.AST) -> list[ast.AST]:
-    return [x.right for x in ast.walk(expr) if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Div)]
+    return [x.right for x in astmemo.walk(expr) if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Div)]
 
 
 def denominator_findings(tree: ast.Module, transformed: bool) -> tuple[list[Finding], list[str]]:
@@ -193,9 +195,9 @@ def denominator_findings(tree: ast.Module, transformed: bool) -> tuple[list[Find
     notes: list[str] = []
     module_consts = _numeric_constants(ast.Module(body=[s for s in tree.body if isinstance(s, ast.Assign)],
                                                   type_ignores=[]))
-    fns = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    fns = [n for n in astmemo.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     sidecar_names = set()
-    for node in ast.walk(tree):  # what a sidecar loader's result is stored as
+    for node in astmemo.walk(tree):  # what a sidecar loader's result is stored as
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
                 _SIDECAR_NAME.search(ast.unparse(node.value.func)):
             for t in node.targets:
@@ -216,8 +218,8 @@ def denominator_findings(tree: ast.Module, transformed: bool) -> tuple[list[Find
                                             f"{name} = {value:g}, not by the bytes of the scored text"))
         if not transformed or not assigns:
             continue
-        names = {n.attr for n in ast.walk(fn) if isinstance(n, ast.Attribute)} | \
-            {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | {a.arg for a in fn.args.args}
+        names = {n.attr for n in astmemo.walk(fn) if isinstance(n, ast.Attribute)} | \
+            {n.id for n in astmemo.walk(fn) if isinstance(n, ast.Name)} | {a.arg for a in fn.args.args}
         uses_table = any(_TABLE_NAME.search(n) for n in names)
         uses_sidecar = bool(names & sidecar_names) or any(_SIDECAR_NAME.search(n) for n in names)
         if uses_table and not uses_sidecar:

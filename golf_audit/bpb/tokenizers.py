@@ -4,7 +4,7 @@ Canonical bytes (DOMAIN.md §2, the challenge's metric): byte pieces count 1; co
 and unused ids (and ids past the tokenizer, in a padded table) count 0 and are boundaries;
 any other piece counts the UTF-8 length of its text with a leading ``▁`` stripped, and that
 ``▁`` is a space byte counted unless the previous token is a boundary. For SentencePiece the
-rule is ``reference_model.metric.build_luts`` (the product's ground truth), reused here.
+rule is ``reference_model.bytecount.canonical_tables`` (the product's ground truth, torch-free), reused here.
 
 Transformed tokenizers: the pieces of a reversible text transform's operators (CaseOps'
 private-use TITLE/ALLCAPS/CAPNEXT/ESC characters; TokenMonster's capcode markers) stand for no
@@ -130,16 +130,13 @@ def _is_marker(piece: str) -> bool:
 
 
 def _sentencepiece(path: Path) -> Tokenizer:
-    from reference_model.metric import build_luts, load_tokenizer
+    from reference_model.bytecount import canonical_tables, load_tokenizer  # torch-free
 
     try:
         sp = load_tokenizer(path)
     except (FileNotFoundError, ValueError) as exc:
         raise BadInput(str(exc)) from None
-    luts = build_luts(sp)
-    base = luts.base_bytes.numpy().astype(np.int64)
-    space = luts.has_leading_space.numpy().astype(bool)
-    boundary = luts.is_boundary.numpy().astype(bool)
+    base, space, boundary = canonical_tables(sp)
     pieces, kinds = [], []
     for i in range(sp.get_piece_size()):
         piece = sp.id_to_piece(i)

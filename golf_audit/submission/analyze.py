@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from dataclasses import dataclass, field
 
-from . import astmemo
+from .. import astmemo
 
 TINY_SEQ = 64  # eval/train sequence length of the audit
 TINY_STRIDE = 16

@@ -293,11 +293,12 @@ def static_view(script: Path, python: str | None = None, env: dict[str, str] | N
     One function for ``causality`` and ``report``, so both show the same static verdicts.
     CannotConclude when the source cannot be read or parsed.
     """
-    from . import astmemo
+    from .. import astmemo
+    from ..source import parse_shared
 
     src = load_script(script, python)
     try:
-        tree = ast.parse(src.analysis)
+        tree = parse_shared(src.analysis)
     except SyntaxError as exc:
         raise CannotConclude(f"{script}: does not parse (line {exc.lineno}: {exc.msg})") from None
     with astmemo.scope():  # the checks walk the same subtrees many times; the tree is only read

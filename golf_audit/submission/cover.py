@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..findings import CheckResult, Evidence, Severity, Status
-from . import astmemo
+from .. import astmemo
 
 CHECK_ID = "GA-COVER-001"
 TITLE = "Reported score covers every validation target exactly once"

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ..findings import CheckResult, Evidence, Severity, Status
-from . import astmemo
+from .. import astmemo
 
 OPTIMIZER_NAMES = frozenset({"SGD", "Adam", "AdamW", "Muon", "RMSprop", "Adagrad", "LBFGS", "NAdam", "RAdam"})
 TARGET_NAMES = frozenset({"y", "ys", "tgt", "tgts", "target", "targets", "target_ids", "y_batch", "next_tok",
