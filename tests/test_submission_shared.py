@@ -30,6 +30,13 @@ NOT_CONCLUSIVE = {
 }
 
 
+# Coverage gaps that are in the merged code (not artefacts of the audit): the sliding loop's second
+# window starts at eval_seq_len - stride, so it scores targets from 2*(eval_seq_len - stride) + 1 on
+# and the targets eval_seq_len + 1 .. 2*(eval_seq_len - stride) are never scored (1,920 of them at
+# 2048/64). Read from the script: window_starts (lines 304-309) and score_start (335-341).
+TRUE_COVERAGE_GAPS = {"track_10min_16mb/2026-03-19_Seq2048_FP16Emb_TunedLR/train_gpt.py"}
+
+
 def _static(path: Path) -> dict[str, object]:
     """The static findings as causality and report both see them (the submitted configuration)."""
     from golf_audit.submission.audit import static_view
@@ -112,6 +119,9 @@ def test_sweep_over_the_merged_records(shared_dir: Path, tmp_path: Path) -> None
     assert "empty" in errors.get(next(iter(NOT_CONCLUSIVE)), "empty")
     assert (len(rows) - len(errors)) / len(rows) >= 0.95
     for r in rows:
+        if r.script in TRUE_COVERAGE_GAPS:
+            assert r.concerns.get("coverage") == "fail", (r.script, r.concerns)
+            continue
         assert r.concerns.get("coverage") != "fail" and r.concerns.get("doc") != "fail", (r.script, r.concerns)
 
 
