@@ -160,6 +160,48 @@ def test_tail_rule_scores_only_the_last_stride_of_every_window() -> None:
     assert count[:96].min() == 1, "the records' rule scores the whole first window"
 
 
+def _chunked_doc_epochs(epochs: int, pred_len: int = 80, chunk: int = 32, win: int = 64
+                       ) -> tuple[list[capture.Row], list[float]]:
+    """Rows of per-document chunked TTT (windows ending at each chunk's end), ``epochs`` passes;
+    the mean NLL of each pass's scored chunks."""
+    rows, means = [], []
+    for epoch in range(epochs):
+        scored = []
+        for c0 in range(0, pred_len, chunk):
+            c1 = min(c0 + chunk, pred_len)
+            w0 = max(0, c1 - win)
+            vals = 1.0 + epoch + 0.01 * np.arange(w0, c1) + 0.1 * c0 / chunk  # every pass and window differ
+            rows.append(capture.Row("s", w0, vals, grad=True))
+            scored.append(vals[c0 - w0:])
+        means.append(float(np.concatenate(scored).mean()))
+    return rows, means
+
+
+def test_final_pass_rule_keeps_the_last_epochs_scores_only_when_nothing_else_reproduces() -> None:
+    s = stream(200)
+    inputs, targets = s[:-1], s[1:]
+    luts = fakedata.canonical_luts(256)
+    rows, means = _chunked_doc_epochs(3)
+    got, why = capture.infer(rows, (means[-1], None), targets.size, inputs, targets, luts, [])
+    assert got is not None and got.rule.kind == "final", why
+    assert (got.count[:80] == 1).all() and got.count[80:].sum() == 0
+    assert capture.close(got.rebuilt_loss, means[-1]) and "final pass" in got.rule.describe()
+    first, _ = capture.infer(rows, (means[0], None), targets.size, inputs, targets, luts, [])
+    assert first is not None and first.rule.kind == "first", "an earlier rule wins where it reproduces the loss"
+    single, _ = _chunked_doc_epochs(1)
+    got, _ = capture.infer(single, (means[0], None), targets.size, inputs, targets, luts, [])
+    assert got is not None and got.rule.kind != "final"
+    assert capture.infer(rows, (means[1], None), targets.size, inputs, targets, luts, [])[0] is None, \
+        "a middle pass is no rule: never a guess"
+
+
+def test_a_window_that_adds_no_new_position_starts_a_new_pass() -> None:
+    rows = [capture.Row("s", 0, np.full(32, 1.0)), capture.Row("s", 0, np.full(32, 2.0)),  # the same doc twice
+            capture.Row("s", 0, np.full(48, 3.0))]  # a longer window: scores only 32..47
+    nll, count, _ = capture.apply_rule(capture.Rule("final"), rows, 100)
+    assert (nll[:32] == 2.0).all() and (nll[32:48] == 3.0).all() and count[:48].max() == 1
+
+
 def test_the_fused_cross_entropy_form_is_captured_too() -> None:
     logits = torch.randn(6, 11)
     targets = torch.randint(0, 11, (6,))

@@ -28,6 +28,8 @@ EXPECTED = {
     "wrapper_slot_scored.py": (F, "dynamic+static", {"eval_val_slot": F}, {"eval_val_slot": "target"}),
     "slot_shared_delta.py": (F, "dynamic+static", {"eval_val_slot": F}, {"eval_val_slot": "context"}),
     "ttt_train_first.py": (F, "dynamic+static", {"eval_val_ttt": F}, {}),
+    "ttt_doc_single_pass.py": (P, "dynamic+static", {"eval_val_ttt_doc": P}, {}),
+    "ttt_doc_last_epoch.py": (F, "dynamic", {"eval_val_ttt_doc": F, "eval_val_sliding": P}, {}),
     "inline_slot.py": (F, "dynamic+static", {INLINE: F, "eval_val_sliding": P}, {INLINE: "target"}),
     "ngram_cache.py": (F, "static", {"eval_val_ngram": E, "eval_val_sliding": P}, {}),
     "prequant_ttt.py": (F, "dynamic+static", {"eval_val": P, "pipeline (whole entry point)": F}, {}),

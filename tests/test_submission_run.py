@@ -43,6 +43,14 @@ def test_scored_mask_slot_fails_in_the_target_channel() -> None:
     assert "distribution" in v.causality.failed_tests  # the row scoring the flipped target moved
 
 
+def test_multi_epoch_per_document_ttt_keeping_the_last_epoch_fails_causal() -> None:
+    audit = audit_script(SCRIPTS / "ttt_doc_last_epoch.py", functions=["eval_val_ttt_doc"], flips=8)
+    assert audit.status is Status.FAIL and audit.concerns["causal"].status is Status.FAIL, audit.summary
+    (v,) = audit.functions
+    assert v.status is Status.FAIL and "final pass" in v.capture["rule"], v.capture
+    assert v.capture["rebuilt_val_loss"] == pytest.approx(v.capture["function_val_loss"], rel=1e-9)
+
+
 def test_a_crash_is_an_error_that_names_the_script_line() -> None:
     audit = audit_script(SCRIPTS / "crash.py", functions=["eval_val_sliding"], flips=4)
     assert audit.status is Status.ERROR and audit.decided_by == "error"

@@ -58,6 +58,7 @@ def test_no_static_leak_finding_fails_a_merged_record(shared_dir: Path) -> None:
 STATIC_LABELS = {
     "pr152": ("causal", "GA-STATIC-003"), "pr1972": ("causal", "GA-STATIC-003"), "pr870": ("normalized", "GA-STATIC-004"),
     "pr779": ("normalized", "GA-STATIC-004"), "pr1026": ("normalized", "GA-STATIC-004"),
+    "pr1991": ("normalized", "GA-STATIC-008"), "pr1959": ("normalized", "GA-STATIC-008"),
     "pr1209": ("causal", "GA-STATIC-002"), "pr1217": ("causal", "GA-STATIC-002"), "pr728": ("causal", "GA-STATIC-005"),
 }
 

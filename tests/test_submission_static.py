@@ -21,6 +21,7 @@ CASES = {
     "GA-STATIC-005": ("val_in_training.py", "sliding_legal.py"),
     "GA-STATIC-006": ("network_unused_env.py", "sliding_legal.py"),
     "GA-STATIC-007": ("network_unused_env.py", "sliding_legal.py"),
+    "GA-STATIC-008": ("static/byte_mixer_spread.py", "static/byte_totals.py"),
 }
 
 
@@ -153,3 +154,21 @@ def test_memoized_walks_give_the_same_findings_and_are_dropped_after_the_scope()
         assert [(r.check_id, r.status, [(e.line, e.message) for e in r.evidence]) for r in plain] == \
             [(r.check_id, r.status, [(e.line, e.message) for e in r.evidence]) for r in memo], script.name
     assert not astmemo._walks and not astmemo._texts and not astmemo._owns  # nothing kept after the scope
+
+
+def test_token_logprob_spread_over_bytes_names_the_division() -> None:
+    res = static_results("byte_mixer_spread.py")["GA-STATIC-008"]
+    assert res.status is Status.FAIL
+    (ev,) = res.evidence
+    assert "byte_lp = per_byte / share" in (STATIC / "byte_mixer_spread.py").read_text().splitlines()[ev.line - 1]
+    assert "mixed into a probability at line" in ev.message
+
+
+def test_spread_logprob_fails_the_normalized_concern() -> None:
+    from golf_audit.submission.audit import _concerns, static_view
+
+    view = static_view(STATIC / "byte_mixer_spread.py", use_logs=False)
+    concerns = _concerns("byte_mixer_spread.py", [], view.static, [])
+    assert concerns["normalized"].status is Status.FAIL and "GA-STATIC-008" in concerns["normalized"].summary
+    good = static_view(STATIC / "byte_totals.py", use_logs=False)
+    assert all(r.status is not Status.FAIL for r in good.static)

@@ -619,7 +619,7 @@ def _adapter_audit(script: Path, src: ScriptText, adapter_file: AdapterFile, env
 
 # Static checks by concern: a leak pattern fails its concern even when no dynamic test reached it.
 STATIC_CONCERN = {"GA-STATIC-001": "causal", "GA-STATIC-002": "causal", "GA-STATIC-003": "causal",
-                  "GA-STATIC-004": "normalized", "GA-STATIC-005": "causal"}
+                  "GA-STATIC-004": "normalized", "GA-STATIC-005": "causal", "GA-STATIC-008": "normalized"}
 
 
 def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[CheckResult], src: ScriptText,

@@ -9,8 +9,9 @@ and suffix-only rows all land on the right target indices.
 
 Which captured positions the function *scored* is inferred, not assumed: the scored-set rule
 (every captured token, the records' sliding rule for a stride, the first or the last scoring
-of each target), the call site and the grad filter are chosen as the first combination whose
-rebuilt val_loss (and val_bpb) equals the function's own return values. No combination
+of each target, and last of all the final pass over each target: multi-epoch TTT that keeps
+only the last epoch's losses), the call site and the grad filter are chosen as the first
+combination whose rebuilt val_loss (and val_bpb) equals the function's own return values. No combination
 reproducing the loss means the capture is refused.
 """
 
@@ -206,7 +207,7 @@ def _is_pad(tgt: np.ndarray, pos: int) -> bool:
 class Rule:
     """Which entries of each captured row count as scored."""
 
-    kind: str  # "all" | "sliding" | "tail" | "first" | "last"
+    kind: str  # "all" | "sliding" | "tail" | "first" | "last" | "final"
     stride: int = 0
     site: str = ""  # "" = every call site
     grad: str = "no-grad"  # "no-grad": rows computed without grad only; "any": every row
@@ -217,7 +218,8 @@ class Rule:
         return (f"sliding (stride {self.stride})" if self.kind == "sliding" else
                 f"last {self.stride} of every window" if self.kind == "tail" else
                 {"all": "every captured token", "first": "first scoring of each target",
-                 "last": "last scoring of each target"}[self.kind]) + where + which
+                 "last": "last scoring of each target",
+                 "final": "each target's scoring in the final pass over it"}[self.kind]) + where + which
 
 
 def apply_rule(rule: Rule, rows: list[Row], num_targets: int, scored_by: dict[int, tuple[Row, int]] | None = None
@@ -230,7 +232,8 @@ def apply_rule(rule: Rule, rows: list[Row], num_targets: int, scored_by: dict[in
     count = np.zeros(num_targets, dtype=np.int64)
     kept = [r for r in rows if (not rule.site or r.site == rule.site) and (rule.grad == "any" or not r.grad)]
     seen = np.zeros(num_targets, dtype=bool)
-    order = range(len(kept) - 1, -1, -1) if rule.kind == "last" else range(len(kept))
+    order = range(len(kept) - 1, -1, -1) if rule.kind in ("last", "final") else range(len(kept))
+    fresh = _pass_masks(kept, num_targets) if rule.kind == "final" else []
     by_row: dict[int, np.ndarray] = {}
     for k in order:
         row = kept[k]
@@ -241,6 +244,9 @@ def apply_rule(rule: Rule, rows: list[Row], num_targets: int, scored_by: dict[in
         elif rule.kind in ("sliding", "tail"):
             mask = np.zeros(m, dtype=bool)
             mask[0 if (row.offset == 0 and rule.kind == "sliding") else max(m - rule.stride, 0):] = True
+        elif rule.kind == "final":  # the latest pass's scoring of each target
+            mask = fresh[k] & ~seen[pos]
+            seen[pos] |= fresh[k]
         else:
             mask = ~seen[pos]
             seen[pos] = True
@@ -262,6 +268,31 @@ def apply_rule(rule: Rule, rows: list[Row], num_targets: int, scored_by: dict[in
                 for j in part:
                     scored_by[row.offset + int(j)] = (row, int(j))
     return nll, count, scorings
+
+
+def _pass_masks(rows: list[Row], num_targets: int) -> list[np.ndarray]:
+    """Per row (capture order), the entries it scores when the rows are read as passes over the stream.
+
+    A row that extends the latest earlier row overlapping it forward (same start or later, new
+    positions past that row's end: the next window of a sliding or chunked pass) scores only its
+    new positions; the overlap is context it re-reads. Any other row (nothing overlapping it
+    before, or one that goes back or adds no new position: a new epoch, a second pass) scores
+    every entry. Each target is then scored once per pass over it.
+    """
+    latest = np.full(num_targets, -1, dtype=np.int64)  # the last row that covered each target
+    out = []
+    for k, row in enumerate(rows):
+        a, m = row.offset, row.nll.size
+        b = a + m
+        mask = np.ones(m, dtype=bool)
+        prev = int(latest[a:b].max()) if m else -1
+        if prev >= 0:
+            pa, pb = rows[prev].offset, rows[prev].offset + rows[prev].nll.size
+            if pa <= a < pb < b:
+                mask[:pb - a] = False
+        latest[a:b] = k
+        out.append(mask)
+    return out
 
 
 def totals(scorings: list[tuple[int, np.ndarray]], inputs: np.ndarray, targets: np.ndarray,
@@ -304,6 +335,10 @@ def candidate_rules(rows: list[Row], strides: list[int]) -> list[Rule]:
             out.extend(Rule("tail", s, site, grad) for s in strides)
             out.append(Rule("first", site=site, grad=grad))
             out.append(Rule("last", site=site, grad=grad))
+    # Last resort, after every rule above: only the final pass over each target counts (multi-epoch
+    # per-document TTT that keeps the last epoch's losses). Earlier rules win where they reproduce.
+    out.extend(Rule("final", site=site, grad=grad) for grad in grads
+               for site in [""] + (sites if len(sites) > 1 else []))
     return out
 
 

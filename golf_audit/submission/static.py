@@ -1,8 +1,8 @@
 """Static leak-pattern checks on a submission script's syntax tree (ast, never regex).
 
-Each check has a stable id and reports file:line evidence. The first five are known leak
+Each check has a stable id and reports file:line evidence. 001-005 and 008 are known leak
 patterns (DOMAIN.md §4): a ``fail`` from any of them fails the script even when no dynamic
-test reached that code path. The last two are warnings.
+test reached that code path. 006 and 007 are warnings.
 
 GA-STATIC-001  Optimizer fed by a mask over scored positions.
     A tensor filled over a slice that starts where scoring starts (``mask[i, s:wlen] = 1``,
@@ -28,6 +28,11 @@ GA-STATIC-005  Validation data read during training.
 GA-STATIC-006  Network imports (warning): the challenge forbids network access at eval.
 GA-STATIC-007  Environment hyperparameters defined but never used (warning): a knob that
     does nothing misleads readers of the launch command.
+GA-STATIC-008  A realized token's log-probability spread evenly over its bytes.
+    A per-token log-probability divided by that token's byte length (``lp / piece_lens[tgt]``,
+    usually repeated over the bytes) and exponentiated into a per-byte probability (a byte-level
+    mixer): a probability for the realized byte only, not a distribution over the next byte.
+    Fix: mix a full next-byte distribution fixed before the target is known.
 """
 
 from __future__ import annotations
@@ -296,11 +301,12 @@ def _adaptation(stmt: ast.stmt, fn: ast.AST, trainers: dict[str, ast.AST], table
     return None
 
 
-def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], depth: int = 6) -> bool:
+def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], depth: int = 6,
+                stop: Callable[[ast.AST], bool] | None = None) -> bool:
     """``expr`` is computed (through assignments in ``fn``'s own scope) from something ``pred`` accepts.
 
     Each name is followed to its last binding before the use, in (line, column) order: minified
-    scripts put many statements on one line.
+    scripts put many statements on one line. An expression ``stop`` accepts is not followed further.
     """
     scope = [fn] + list(_own_nodes(fn))
     binds: dict[str, list[tuple[tuple[int, int], ast.AST]]] = {}
@@ -321,6 +327,8 @@ def _depends_on(expr: ast.AST, fn: ast.AST, pred: Callable[[ast.AST], bool], dep
         for e in todo:
             if pred(e):
                 return True
+            if stop is not None and stop(e):
+                continue
             at = (getattr(e, "lineno", 10**9), getattr(e, "col_offset", 0))
             for name in {n.id for n in astmemo.walk(e) if isinstance(n, ast.Name)} - seen:
                 seen.add(name)
@@ -637,6 +645,90 @@ def find_target_keyed_table(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     return unique
 
 
+# ----------------------------------------------------------------------------- GA-STATIC-008
+
+LOGPROB_PARTS = frozenset({"lp", "lps", "logp", "logps", "logprob", "logprobs", "lprob", "lprobs", "nll", "nlls",
+                           "loss", "losses"})
+LOGPROB_CALLS = ("log_softmax", "cross_entropy", "nll_loss", "log_prob")
+BYTE_LEN_WORDS = ("len", "byte")
+REDUCTIONS = ("sum", "mean", "nansum", "item", "cumsum")
+EXP_CALLS = ("exp", "exp2")
+
+
+def _is_logprob(expr: ast.AST) -> bool:
+    """``expr`` reads a log-probability or an NLL (``lp_np``, ``scored_nll``, ``log_softmax(...)``)."""
+    for n in astmemo.walk(expr):
+        if isinstance(n, ast.Name) and LOGPROB_PARTS & set(n.id.lower().split("_")):
+            return True
+        if isinstance(n, ast.Call) and _call_name(n) in LOGPROB_CALLS:
+            return True
+    return False
+
+
+def _per_token_byte_len(expr: ast.AST, targets: set[str]) -> bool:
+    """``expr`` is the byte length of each realized target: a byte/length table indexed by the target
+    (``piece_lens[tgt]``, ``base_bytes_lut[y]``) or ``len`` of something computed from it."""
+    for n in astmemo.walk(expr):
+        if isinstance(n, ast.Subscript) and any(w in _root_name(n).lower() for w in BYTE_LEN_WORDS) \
+                and _value_names(n.slice) & targets:
+            return True
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args \
+                and {x.id for x in astmemo.walk(n.args[0]) if isinstance(x, ast.Name)} & targets:
+            return True
+    return False
+
+
+def _reduced(expr: ast.AST) -> bool:
+    """A sum/mean over tokens: a total byte count divides a total loss (ordinary bpb), not one token's."""
+    return any(_call_name(c) in REDUCTIONS for c in _calls(expr))
+
+
+def _divisions(fn: ast.AST) -> Iterator[tuple[ast.AST, ast.AST, ast.AST]]:
+    """(node, numerator, denominator) of every division in ``fn``'s own scope (``a / b``, ``np.divide(a, b)``)."""
+    for n in _own_nodes(fn):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div):
+            yield n, n.left, n.right
+        elif isinstance(n, ast.Call) and _call_name(n) in ("divide", "true_divide", "div") and len(n.args) == 2:
+            yield n, n.args[0], n.args[1]
+
+
+def _exponentials(fn: ast.AST) -> Iterator[tuple[ast.AST, ast.AST]]:
+    """(node, exponent) of every exponentiation in ``fn``: ``exp(x)``, ``x.exp()``, ``2 ** x``."""
+    for n in _own_nodes(fn):
+        if isinstance(n, ast.Call) and _call_name(n) in EXP_CALLS:
+            if n.args:
+                yield n, n.args[0]
+            elif isinstance(n.func, ast.Attribute):
+                yield n, n.func.value
+        elif isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) and isinstance(n.left, (ast.Constant, ast.Attribute)):
+            yield n, n.right
+
+
+def find_spread_token_logprob(tree: ast.Module) -> list[tuple[ast.AST, str]]:
+    out = []
+    for fn in _functions(tree):
+        exps = list(_exponentials(fn))
+        if not exps:
+            continue
+        targets = _taint(fn, {})
+        for div, num, den in _divisions(fn):
+            if not (_depends_on(num, fn, _is_logprob) and _depends_on(
+                    den, fn, lambda e: not _reduced(e) and _per_token_byte_len(e, targets), stop=_reduced)):
+                continue
+            used = next((node for node, arg in exps if _depends_on(arg, fn, lambda e: any(
+                x is div for x in astmemo.walk(e)))), None)
+            if used is None:
+                continue
+            parents = [p for p in _own_nodes(fn) if isinstance(p, ast.BinOp) and isinstance(p.op, (ast.Add, ast.Sub))
+                       and any(x is used for x in astmemo.walk(p))]
+            how = f"mixed into a probability at line {used.lineno}" if parents else \
+                f"exponentiated at line {used.lineno}"
+            out.append((div, f"{astmemo.unparse(div)[:60]!r} spreads the realized token's log-probability evenly over "
+                             f"its bytes, {how}: a per-byte probability of the realized byte only, not a normalized "
+                             f"distribution over the next byte"))
+    return out
+
+
 # ----------------------------------------------------------------------------- GA-STATIC-005
 
 
@@ -714,6 +806,10 @@ CHECKS = [
               find_network_imports),
     CheckSpec("GA-STATIC-007", "env hyperparameters defined but never used", False, "reproducibility",
               "remove the unused variables or wire them in", find_unused_env),
+    CheckSpec("GA-STATIC-008", "token log-probability spread over its bytes", True,
+              "condition 2 (normalized distribution)", "mix a full next-byte (or next-token) distribution fixed before "
+              "the target is known (marginalize the model's token distribution over byte prefixes), not the realized "
+              "token's log-probability divided by its byte length", find_spread_token_logprob),
 ]
 
 
