@@ -53,3 +53,20 @@ def test_markdown_rows_are_exact():
     assert "| max \\|ΔNLL\\| |" in md  # the pipe in a header must not split the column
     assert "| context-leak | pass | ✖ fail | ✖ NO | stream,target,dist | target+context | 5/6 | 502 | 0.0124 | 80→55 (+0.0124) | +0.00998 | 1 |" in md
     assert md.endswith("```\ngolf-audit causality --format markdown\n```\n")
+
+
+def test_a_failed_script_audit_is_headed_by_the_concern_that_failed() -> None:
+    """A normalization failure decided statically reads "not normalized", never "not causal"."""
+    from golf_audit.submission.audit import ConcernVerdict, SubmissionAudit
+    from golf_audit.submission.report import concern_text, to_causality_report
+
+    concerns = {"causal": ConcernVerdict("causal", Status.PASS, "3 dynamic test(s) passed", "dynamic+static"),
+                "normalized": ConcernVerdict("normalized", Status.FAIL, "GA-STATIC-008 spread log-prob (line 884)",
+                                             "static")}
+    audit = SubmissionAudit("train_gpt.py", Status.FAIL, "not normalized: GA-STATIC-008", "static", [], [],
+                            concerns=concerns)
+    assert concern_text(audit) == "not normalized: GA-STATIC-008 spread log-prob (line 884) (causal pass)"
+    report = to_causality_report(audit, flips=8, seed=0, norm_tolerance=1e-4)
+    assert report.concern_text.startswith("not normalized")
+    audit.concerns["normalized"] = ConcernVerdict("normalized", Status.PASS, "ok", "static")
+    assert concern_text(audit) == ""  # nothing failed: the generic summary stands

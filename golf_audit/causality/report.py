@@ -163,6 +163,8 @@ class CausalityReport:
     workers: int
     subjects: list[AuditedSubject] = field(default_factory=list)
     wall_seconds: float = 0.0
+    # script mode: the failing concerns in words ("not normalized: …"), set by the submission audit
+    concern_text: str = ""
 
     @property
     def verdict(self) -> Status:
@@ -196,6 +198,8 @@ class CausalityReport:
         if self.verdict is Status.ERROR:
             return "cannot conclude: " + "; ".join(s.result.summary.removeprefix("cannot conclude: ")
                                                    for s in self.subjects if s.result.status is Status.ERROR)
+        if fails and self.concern_text:
+            return self.concern_text
         return f"not causal: {', '.join(fails)}" if fails else f"{n} evaluator{'s' * (n != 1)} causal"
 
     def to_json(self) -> CausalityReportJSON:

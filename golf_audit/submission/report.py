@@ -83,6 +83,23 @@ def to_causality_report(audit: SubmissionAudit, flips: int, seed: int, norm_tole
     model = (f"submission script {audit.path}{wrapper}{followed}{compat}; verdict {audit.status.value}, decided by "
              f"{audit.decided_by} evidence ({concerns}); its own entry point at a tiny configuration on synthetic "
              f"data, fp32, CPU shims{entry}; {sandbox.isolation_text(audit.isolation)}")
-    return CausalityReport("script", model, "synthetic documents (every 4-gram unique)", audit.stream_tokens,
-                           dict(sorted(audit.env.items())), flips, seed, audit.tolerance, norm_tolerance, 1,
-                           subjects, audit.seconds)
+    report = CausalityReport("script", model, "synthetic documents (every 4-gram unique)", audit.stream_tokens,
+                             dict(sorted(audit.env.items())), flips, seed, audit.tolerance, norm_tolerance, 1,
+                             subjects, audit.seconds)
+    report.concern_text = concern_text(audit)
+    return report
+
+
+FAILED_AS = {"causal": "not causal", "normalized": "not normalized", "coverage": "incomplete coverage",
+             "doc": "crosses document boundaries"}
+
+
+def concern_text(audit: SubmissionAudit) -> str:
+    """The failing concerns, each with what decided it: the headline of a failed script audit."""
+    failed = [(k, c) for k, c in audit.concerns.items() if c.status is Status.FAIL]
+    if not failed:
+        return ""
+    text = "; ".join(f"{FAILED_AS.get(k, k + ' fail')}: {c.summary}" for k, c in failed)
+    passed = [k for k, c in audit.concerns.items() if c.status is Status.PASS]
+    return text + (f" ({', '.join(passed)} pass)" if passed else "")
+
