@@ -630,10 +630,9 @@ def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[Ch
     causal, normalized = concerns["causal"], concerns["normalized"]
     if Status.FAIL in (causal.status, normalized.status):
         status = Status.FAIL
-        parts = [c.summary for c in (causal, normalized) if c.status is Status.FAIL]
         decided = "+".join(sorted({c.decided_by for c in (causal, normalized) if c.status is Status.FAIL}))
         decided = "dynamic+static" if "dynamic+static" in decided or decided == "dynamic+static" else decided
-        summary = "not causal: " + "; ".join(parts) if causal.status is Status.FAIL else "not normalized: " + parts[0]
+        summary = "; ".join(f"not {c.concern}: {c.summary}" for c in (causal, normalized) if c.status is Status.FAIL)
     elif Status.ERROR in (causal.status, normalized.status):
         status, decided = Status.ERROR, "error"
         bad = [v for v in verdicts if v.status is Status.ERROR]
