@@ -310,3 +310,17 @@ print("ok")
 '''
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_required_path_variables_get_the_challenge_layout() -> None:
+    """``os.environ["DATA_PATH"]`` with no default (a run script sets it) gets a path the data shims answer."""
+    import ast as _ast
+
+    from golf_audit.submission import analyze as _analyze
+
+    tree = _ast.parse('import os\nd = os.environ["DATA_PATH"]\nt = os.environ["TOKENIZER_PATH"]\n'
+                      'k = os.environ["SECRET_KEY"]\n')
+    env = _analyze.tiny_env(_analyze.env_vars(tree))
+    assert env["DATA_PATH"] == _analyze.REQUIRED_PATHS["DATA"]
+    assert env["TOKENIZER_PATH"].endswith(".model")
+    assert "SECRET_KEY" not in env  # not a path: the script's own error says it is required

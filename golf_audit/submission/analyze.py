@@ -84,6 +84,11 @@ class EvalTarget:
 # ----------------------------------------------------------------------------- env vars
 
 
+# Values for path variables a script requires without a default (``os.environ["DATA_PATH"]``).
+REQUIRED_PATHS = {"DATA": "./data/datasets/fineweb10B_sp1024", "TOKENIZER": "./data/tokenizers/fineweb_1024_bpe.model",
+                  "OTHER": "./golf_audit_work"}
+
+
 def _env_read(node: ast.AST) -> tuple[str | None, str]:
     if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
             and isinstance(node.args[0].value, str):
@@ -215,6 +220,11 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
             # the submitted run's flag or mode (a string such as NGRAM_MODE); sizes are handled below
             sub = submitted[var.name][0]
             env[var.name] = _flag_value(sub) if _is_flag(var) and _flag_value(sub) in ("0", "1") else sub
+        if var.default == "<required>" and var.name not in submitted and words & {"PATH", "DIR", "FILE"}:
+            # read as os.environ["X"] with no default (the run script sets it): a path of the
+            # challenge's layout, which the data shims answer
+            env[var.name] = REQUIRED_PATHS["TOKENIZER" if "TOKENIZER" in words else "DATA" if words & {
+                "DATA", "DATASET", "DATASETS"} else "OTHER"]
         if name == "VOCAB_SIZE":
             env[var.name] = str(TINY_VOCAB)
         elif name in ("MODEL_DIM", "EMBEDDING_DIM", "EMBED_DIM") or (name.endswith("_INNER_DIM") and value):
