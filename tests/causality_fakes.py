@@ -27,7 +27,9 @@ class FakeSource:
       * "context" - every row is shifted by a statistic of the whole target array (a second
                     pass after adapting on everything);
       * "noise"   - nondeterministic (fresh noise each run);
-      * "mass"    - rows sum to 2 (an unnormalized boost).
+      * "mass"    - rows sum to 2 (an unnormalized boost);
+      * "ulp"     - the row scoring target i moves by ~1e-9 nats with target i (float32-rounding
+                    size: a kernel choice that depends on the batch, not a leak of any use).
     """
 
     def __init__(self, leak: str | None = None, name: str | None = None) -> None:
@@ -59,6 +61,8 @@ class FakeSource:
             rows = rows + 1e-6 * torch.rand(rows.shape, dtype=torch.float64)
         elif self.leak == "mass":
             rows = rows + np.log(2.0)
+        elif self.leak == "ulp":
+            rows = rows + 1e-10 * tgt[:, None].double()
         nll = -rows.gather(1, tgt[:, None])[:, 0]
         n = nll.numel()
         return Scored(nll.numpy().copy(), np.ones(n, dtype=np.int64), float(nll.sum()), n, n,

@@ -98,3 +98,17 @@ def test_parallel_workers_give_the_same_result():
     assert pooled.flip_positions == serial.flip_positions
     assert pooled.stream_flip.positions_affected == serial.stream_flip.positions_affected
     assert pooled.stream_flip.max_abs_delta == serial.stream_flip.max_abs_delta
+
+
+def test_row_tolerance_separates_float32_rounding_from_a_target_leak() -> None:
+    """A submission's rows move by float32 rounding with the batch: below row_tolerance that is not a leak."""
+    from golf_audit.submission.audit import ROW_FP32_TOLERANCE, row_tolerance
+
+    tokens = stream()
+    exact = audit_source(FakeSource("ulp"), tokens, flips=16, tolerance=1e-9)
+    assert exact.status is Status.FAIL and exact.failed_tests == ["distribution"]
+    assert 0 < exact.distribution.max_abs_delta < ROW_FP32_TOLERANCE
+    floor = audit_source(FakeSource("ulp"), tokens, flips=16, tolerance=1e-9, row_tolerance=row_tolerance(1e-9))
+    assert floor.status is Status.PASS, floor.summary
+    leak = audit_source(FakeSource("target"), tokens, flips=16, tolerance=1e-9, row_tolerance=row_tolerance(1e-9))
+    assert leak.status is Status.FAIL and "distribution" in leak.failed_tests

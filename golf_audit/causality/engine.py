@@ -311,9 +311,10 @@ def audit_sources(sources: Sequence[NllSource], tokens: torch.Tensor, options: A
 
 def audit_source(source: NllSource, tokens: torch.Tensor, *, flips: int = DEFAULT_FLIPS, seed: int = 0,
                  tolerance: float = DEFAULT_TOLERANCE, norm_tolerance: float = DEFAULT_NORM_TOLERANCE,
-                 boundaries: Sequence[int] | None = None, workers: int = 1) -> CausalityResult:
+                 boundaries: Sequence[int] | None = None, workers: int = 1,
+                 row_tolerance: float | None = None) -> CausalityResult:
     """Audit one source. ``workers > 1`` runs the flips in that many processes."""
-    options = AuditOptions(flips, seed, tolerance, norm_tolerance, boundaries)
+    options = AuditOptions(flips, seed, tolerance, norm_tolerance, boundaries, row_tolerance)
     with worker_pool(workers) as pool:
         return audit_sources([source], tokens, options, executor=pool)[0]
 
@@ -377,7 +378,7 @@ def _verdict(src: NllSource, tokens: torch.Tensor, plan: dict[str, Any], records
                 if rd is None:
                     continue
                 res.distribution.checked += 1
-                if rd > options.tolerance:
+                if rd > (options.tolerance if options.row_tolerance is None else options.row_tolerance):
                     res.distribution.changed += 1
                     if rd > res.distribution.max_abs_delta or res.distribution.example_flip is None:
                         res.distribution.example_flip = rec.flip

@@ -123,3 +123,5 @@ class AuditOptions:
     tolerance: float = DEFAULT_TOLERANCE
     norm_tolerance: float = DEFAULT_NORM_TOLERANCE
     boundaries: Sequence[int] | None = None  # target indices always flipped (None: ask the source)
+    # the distribution test's tolerance on a whole log-prob row (None: ``tolerance``); see ROW_FP32_TOLERANCE
+    row_tolerance: float | None = None
