@@ -249,6 +249,52 @@ def find_folders(tree: Path, order: dict[str, int] | None = None) -> list[TreeFo
     return out
 
 
+def tree_workers(folders: int) -> int:
+    """Processes for a tree's static audit: the CPU cores, at most 4, and 1 for a small tree.
+
+    ``GOLF_AUDIT_TREE_WORKERS`` overrides it (1 audits in this process).
+    """
+    import os
+
+    env = os.environ.get("GOLF_AUDIT_TREE_WORKERS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return 1 if folders < 8 else max(1, min(4, os.cpu_count() or 1))
+
+
+_FORKED_JOBS: list[tuple[Path, AuditOptions, list[Check] | None, str]] = []
+
+
+def _audit_job(job: tuple[Path, AuditOptions, list[Check] | None, str]) -> FolderAudit:
+    path, options, checks, name = job
+    return audit_folder(path, options, checks, name=name)
+
+
+def _audit_forked(index: int) -> FolderAudit:
+    return _audit_job(_FORKED_JOBS[index])  # inherited through fork: checks hold closures, never pickled
+
+
+def _audit_all(jobs: list[tuple[Path, AuditOptions, list[Check] | None, str]], workers: int) -> list[FolderAudit]:
+    """Every folder's audit, in order; folders are independent, so a fork pool shares the work.
+
+    The folders are only read (no dynamic checks: those run one sandbox at a time). The jobs
+    reach the workers through fork (by index), the results come back pickled; a folder whose
+    audit raises propagates the same error as in-process.
+    """
+    import multiprocessing
+
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_audit_job(j) for j in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORKED_JOBS[:] = jobs
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_audit_forked, range(len(jobs)), chunksize=1))
+    finally:
+        _FORKED_JOBS.clear()
+
+
 def audit_tree(
     tree: str | Path,
     *,
@@ -269,13 +315,12 @@ def audit_tree(
     folders = find_folders(root, order)
     if not folders:
         raise BadInput(f"{root}: no records folders under it (folders with a submission.json or train logs)")
-    audits = []
-    for f in folders:
-        options = AuditOptions(baseline=f.baseline, dynamic=dynamic, baseline_note=f.note,
-                               unsafe_no_sandbox=unsafe_no_sandbox)
-        audit = audit_folder(f.path, options, checks, name=str(f.path.relative_to(root)))
+    jobs = [(f.path, AuditOptions(baseline=f.baseline, dynamic=dynamic, baseline_note=f.note,
+                                  unsafe_no_sandbox=unsafe_no_sandbox), checks, str(f.path.relative_to(root)))
+            for f in folders]
+    audits = _audit_all(jobs, workers=1 if dynamic else tree_workers(len(jobs)))
+    for f, audit in zip(folders, audits):
         audit.pr, audit.pr_source, audit.baseline_note = f.pr, f.pr_source, f.note
-        audits.append(audit)
     return AuditReport(subject=str(tree), recursive=True, folders=audits, fail_on=fail_on,
                        dynamic=dynamic, command=command)
 

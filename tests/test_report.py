@@ -185,3 +185,19 @@ def test_cli_dynamic_leaky_script_fails_with_ids_in_both_outputs(tmp_path) -> No
     doc = json.loads(json_path.read_text())
     validate(doc)
     assert {r["id"]: r["status"] for r in doc["folders"][0]["results"]} == {"GA-STATIC-001": "fail", "GA-CAUSAL-001": "fail"}
+
+
+def test_tree_audit_in_worker_processes_equals_the_in_process_audit(monkeypatch) -> None:
+    """Folders are independent: the fork pool gives the same report, folder order included."""
+    from golf_audit.render import render
+
+    def audited(workers: str) -> dict:
+        monkeypatch.setenv("GOLF_AUDIT_TREE_WORKERS", workers)
+        data = json.loads(render(audit_tree(TREE), "json"))
+        data.get("tool", {}).pop("date", None)
+        data.pop("date", None)
+        return data
+
+    one, two = audited("1"), audited("2")
+    assert [f["folder"] for f in two["folders"]] == [f["folder"] for f in one["folders"]]
+    assert two == one

@@ -36,6 +36,7 @@ from ..errors import BadInput, CannotConclude
 from ..findings import CheckResult, Evidence, Status, worst
 from . import analyze, fakedata, inline, static
 from .adapter import AdapterFile, load_adapter
+from ..source import parse_shared
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
 
 if TYPE_CHECKING:  # torch loads when a script is run, not when its source is only read (static checks)
@@ -170,7 +171,7 @@ def load_script(path: Path, python: str | None = None) -> ScriptText:
         return ScriptText(path, text, text, layers, followed)
     try:
         lowered = downgrade_source(text)
-        ast.parse(lowered)
+        parse_shared(lowered)
     except (DowngradeError, SyntaxError) as exc:
         where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
         raise CannotConclude(f"{path}: needs Python ≥ {min_python[0]}.{min_python[1]} and the f-string downgrade "
@@ -188,7 +189,7 @@ def load_script(path: Path, python: str | None = None) -> ScriptText:
 def _exec_open_target(text: str) -> str | None:
     """The literal file name of a top-level ``exec(open(NAME).read())`` in a script that defines nothing."""
     try:
-        tree = ast.parse(text)
+        tree = parse_shared(text)
     except SyntaxError:
         return None
     if any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body):
@@ -305,7 +306,6 @@ def static_view(script: Path, python: str | None = None, env: dict[str, str] | N
     CannotConclude when the source cannot be read or parsed.
     """
     from .. import astmemo
-    from ..source import parse_shared
 
     src = load_script(script, python)
     try:
