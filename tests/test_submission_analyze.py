@@ -324,3 +324,19 @@ def test_required_path_variables_get_the_challenge_layout() -> None:
     assert env["DATA_PATH"] == _analyze.REQUIRED_PATHS["DATA"]
     assert env["TOKENIZER_PATH"].endswith(".model")
     assert "SECRET_KEY" not in env  # not a path: the script's own error says it is required
+
+
+def test_replay_budget_keeps_one_script_near_the_time_target() -> None:
+    """The flip replays get what is left of TIME_TARGET_S after the entry run and the pipeline test."""
+    import time as _time
+
+    from golf_audit.submission import audit as _audit
+
+    run = _audit._DynamicRun.__new__(_audit._DynamicRun)
+    run.budget_s, run.pipeline_mode = _audit.DEFAULT_BUDGET_S, "off"
+    now = _time.perf_counter()
+    assert run._replay_budget(now, 1.0, []) == _audit.DEFAULT_BUDGET_S  # a fast script: the whole budget
+    slow = run._replay_budget(now - 25.0, 25.0, [])  # 25 s spent on the entry run
+    assert abs(slow - (_audit.TIME_TARGET_S - 25.0 - _audit.DOC_RESERVE_S)) < 0.5
+    run.pipeline_mode = "on"  # the pipeline test reruns the entry point PIPELINE_FLIPS + 1 times
+    assert run._replay_budget(now - 10.0, 10.0, []) == _audit.MIN_REPLAY_S

@@ -50,6 +50,9 @@ DEFAULT_STREAM_TOKENS = 24 * analyze.TINY_SEQ + 1
 ROW_LEN = analyze.TINY_SEQ
 MIN_FLIPS = 8  # fewer flips than this is not a flip test
 DEFAULT_BUDGET_S = 30.0  # seconds of replays for all flip tests together (the entry run is extra)
+TIME_TARGET_S = 55.0  # one script's whole audit on 2 cores: the replay budget shrinks to keep it
+MIN_REPLAY_S = 8.0
+DOC_RESERVE_S = 3.0
 PIPELINE_FLIPS = 4
 # A submission runs in float32 and its rows are rebuilt in float64 from float32 logits: one
 # float32 ulp of one logit (6e-8 relative: up to ~6e-7 nats at |logit| ~ 10) moves a row by
@@ -440,6 +443,7 @@ class _DynamicRun:
         names = [f.name for f in self.scoring if f.why != "inline eval block"]
         tokens = audit_stream(self.vocab, self.stream_tokens, self.seed)
         self.say(f"running {self.script.name}'s own entry point in the sandboxed child")
+        t_open = time.perf_counter()
         with open_child(self.script, self.src.run, python=self.python, timeout_s=self.run_timeout_s,
                         memory_bytes=self.memory_bytes, env=self.env, unsafe_no_sandbox=self.unsafe,
                         opened=self.opened) as child:
@@ -460,7 +464,8 @@ class _DynamicRun:
             coverage = {k: set(v) for k, v in ready.get("coverage", {}).items()}
             verdicts = []
             chosen = self._choose(calls, entry)
-            budget_each = self.budget_s / max(1, sum(1 for c in chosen.values() if isinstance(c, dict)))
+            budget_each = self._replay_budget(t_open, float(entry["seconds"] or 0.0), calls) / max(
+                1, sum(1 for c in chosen.values() if isinstance(c, dict)))
             branches = analyze.flag_branches(self.tree, names)
             for fn in self.scoring:
                 pick = chosen.get(fn.name)
@@ -488,6 +493,18 @@ class _DynamicRun:
                 checks.append(doccheck.doc_check(child, self.script.name, calls, tokens, self.tree, self.vocab,
                                                  self.tolerance))
             return verdicts, checks, entry
+
+    def _replay_budget(self, t_open: float, entry_seconds: float, calls: list[dict[str, Any]]) -> float:
+        """Seconds of flip replays: ``budget_s``, less what keeps the whole audit near TIME_TARGET_S.
+
+        What is left after the entry run is shared with the pipeline test (PIPELINE_FLIPS + 1
+        entry runs, when it runs) and the document check; never below MIN_REPLAY_S (each flip
+        test still runs at least MIN_FLIPS flips).
+        """
+        spent = time.perf_counter() - t_open
+        later = (PIPELINE_FLIPS + 1) * entry_seconds if self._wants_pipeline(calls) else 0.0
+        left = TIME_TARGET_S - spent - later - DOC_RESERVE_S
+        return max(MIN_REPLAY_S, min(self.budget_s, left))
 
     def _choose(self, calls: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
         """Per scoring function: its last replayable call with a capture, or why there is none."""
