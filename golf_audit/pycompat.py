@@ -126,6 +126,20 @@ class _Scanner:
             i += 1
         raise DowngradeError(f"unterminated f-string (offset {i})")
 
+    def skip_token(self, i: int, stop: int) -> tuple[int | None, _Literal | None]:
+        """At ``i``: the end of a comment (its line break stays) or of a string literal, and the
+        literal; ``(None, None)`` when neither starts there."""
+        text = self.text
+        ch = text[i]
+        if ch == "#":
+            j = text.find("\n", i, stop)
+            return (stop if j < 0 else j), None
+        if ch in "'\"" or ch.isalpha():
+            lit = self.literal_at(i, stop)
+            if lit is not None:
+                return lit.end, lit
+        return None, None
+
     def skip_expr(self, i: int, stop: int, until: str) -> int:
         """From ``i`` in an expression, the index of the first top-level character in ``until``.
 
@@ -135,15 +149,10 @@ class _Scanner:
         text, depth = self.text, 0
         while i < stop:
             ch = text[i]
-            if ch == "#":
-                j = text.find("\n", i, stop)
-                i = stop if j < 0 else j
+            skipped, _lit = self.skip_token(i, stop)
+            if skipped is not None:
+                i = skipped
                 continue
-            if ch in "'\"" or ch.isalpha():
-                lit = self.literal_at(i, stop)
-                if lit is not None:
-                    i = lit.end
-                    continue
             if depth == 0 and ch in until:
                 if ch != "!" or (i + 1 < stop and text[i + 1] in "rsa" and i + 2 < stop and text[i + 2] in ":}"):
                     return i
@@ -185,16 +194,12 @@ class _Scanner:
         depth = 0
         while i < stop:
             ch = text[i]
-            if ch == "#":
-                j = text.find("\n", i, stop)
-                i = stop if j < 0 else j
-                continue
-            if ch in "'\"" or ch.isalpha():
-                lit = self.literal_at(i, stop)
+            skipped, lit = self.skip_token(i, stop)
+            if skipped is not None:
                 if lit is not None:
                     run.append(lit)
-                    i = lit.end
-                    continue
+                i = skipped
+                continue
             if ch in " \t\f\r" or (ch == "\\" and text.startswith("\\\n", i)):
                 i += 2 if ch == "\\" else 1
                 continue
