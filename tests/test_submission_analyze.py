@@ -340,3 +340,19 @@ def test_replay_budget_keeps_one_script_near_the_time_target() -> None:
     assert abs(slow - (_audit.TIME_TARGET_S - 25.0 - _audit.DOC_RESERVE_S)) < 0.5
     run.pipeline_mode = "on"  # the pipeline test reruns the entry point PIPELINE_FLIPS + 1 times
     assert run._replay_budget(now - 10.0, 10.0, []) == _audit.MIN_REPLAY_S
+
+
+def test_a_checkpoint_the_folder_does_not_ship_is_not_carried_into_the_audit(tmp_path: Path) -> None:
+    """README/log values naming a model file that is not in the folder keep the script's default."""
+    import ast as _ast
+
+    from golf_audit.submission import analyze as _analyze
+
+    tree = _ast.parse('import os\nLOAD = os.environ.get("EGGROLL_LOAD", "")\nMODE = os.environ.get("NGRAM_MODE", "a")\n')
+    (tmp_path / "README.md").write_text("EGGROLL_LOAD=checkpoints/ckpt_step0100000.pt NGRAM_MODE=two_pass "
+                                        "torchrun train_gpt.py\n", encoding="utf-8")
+    got = _analyze.submitted_config(tmp_path, _analyze.env_vars(tree))
+    assert "EGGROLL_LOAD" not in got and got["NGRAM_MODE"][0] == "two_pass"
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ckpt_step0100000.pt").write_bytes(b"")
+    assert _analyze.submitted_config(tmp_path, _analyze.env_vars(tree))["EGGROLL_LOAD"][0].endswith(".pt")

@@ -318,6 +318,19 @@ def _is_location(name: str) -> bool:
     return any(w in name.upper() for w in ("PATH", "DIR", "FILE", "RUN_ID", "OUTPUT", "LOG"))
 
 
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".ptz", ".ckpt", ".safetensors", ".bin", ".npz")
+
+
+def _missing_model_file(value: str, folder: Path) -> bool:
+    """A checkpoint the submitted run loaded from its own machine, which the folder does not ship.
+
+    Carrying it into the audit would only stop the run at the load; without it the script's own
+    default (usually: start from its initialization) runs, which is what the flip tests need.
+    """
+    v = value.strip().strip("'\"")
+    return v.lower().endswith(MODEL_FILE_SUFFIXES) and not (folder / v).exists()
+
+
 def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[str, str]]:
     """The submitted run's settings, with where each came from: logged hyperparameters win over
     ``NAME=value`` in the README's or a shell script's command (defaults are the script's own)."""
@@ -332,7 +345,8 @@ def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[s
             continue
         for m in COMMAND_ASSIGN.finditer(text):
             value = m.group(2).strip("'\"")
-            if m.group(1) in names and not value.startswith("$") and not _is_location(m.group(1)):
+            if m.group(1) in names and not value.startswith("$") and not _is_location(m.group(1)) \
+                    and not _missing_model_file(value, folder):
                 out.setdefault(m.group(1), (value, doc.name))
     for log in sorted(folder.glob("*.log")) + sorted(folder.glob("*.txt")):
         try:
@@ -341,8 +355,9 @@ def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[s
             continue
         logged = logged_config(text, set(by_attr))
         for attr, value in logged.items():
-            if not _is_location(by_attr[attr]):
-                out[by_attr[attr]] = ((value.split() or [""])[0], log.name)
+            first = (value.split() or [""])[0]
+            if not _is_location(by_attr[attr]) and not _missing_model_file(first, folder):
+                out[by_attr[attr]] = (first, log.name)
         if logged:
             break
     return out
