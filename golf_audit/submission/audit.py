@@ -373,7 +373,8 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                         time.perf_counter() - started, [coverage_check(script.name, None, tree, [])])
     run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
                       setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say,
-                      _static_outside(static_results, scoring), blocks, unsafe=unsafe_no_sandbox, opened=opened)
+                      _static_outside(static_results, scoring), blocks, unsafe=unsafe_no_sandbox, opened=opened,
+                      variables=variables)
     verdicts, checks, entry = run.execute()
     if entry.get("error") and "calls" in entry and not entry["calls"] and stream_tokens == DEFAULT_STREAM_TOKENS:
         # It failed before any scoring call: some scripts derive sizes that need longer sequences
@@ -384,7 +385,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
         run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance,
                           24 * 2 * analyze.TINY_SEQ + 1, setup_timeout_s, run_timeout_s, memory_bytes, budget_s,
                           pipeline, say, _static_outside(static_results, scoring), blocks, row_len=2 * analyze.TINY_SEQ,
-                          unsafe=unsafe_no_sandbox, opened=opened)
+                          unsafe=unsafe_no_sandbox, opened=opened, variables=variables)
         retry = run.execute()
         if not (retry[2].get("error") and not retry[2].get("calls", 0)):
             verdicts, checks, entry = retry
@@ -425,7 +426,8 @@ class _DynamicRun:
                  stream_tokens: int, setup_timeout_s: float, run_timeout_s: float, memory_bytes: int,
                  budget_s: float, pipeline: str, say: Callable[[str], None], static_outside: list[str],
                  blocks: list[Any] | None = None, row_len: int = ROW_LEN, unsafe: bool = False,
-                 opened: list[ChildProcess] | None = None) -> None:
+                 opened: list[ChildProcess] | None = None, variables: list[Any] | None = None) -> None:
+        self.variables = variables if variables is not None else analyze.env_vars(tree)  # the static view's
         self.unsafe = unsafe
         self.opened = opened if opened is not None else []
         self.blocks = blocks or []
@@ -435,7 +437,7 @@ class _DynamicRun:
         self.env, self.python, self.flips, self.seed, self.tolerance = env, python, flips, seed, tolerance
         self.stream_tokens, self.setup_timeout_s, self.run_timeout_s = stream_tokens, setup_timeout_s, run_timeout_s
         self.memory_bytes, self.budget_s, self.pipeline_mode, self.say = memory_bytes, budget_s, pipeline, say
-        self.vocab = analyze.default_vocab(analyze.env_vars(tree))
+        self.vocab = analyze.default_vocab(self.variables)
 
     def execute(self) -> tuple[list[FunctionVerdict], list[CheckResult], dict[str, Any]]:
         from . import cover, doccheck
@@ -449,7 +451,7 @@ class _DynamicRun:
                         opened=self.opened) as child:
             setup = {"script": str(child.script), "scoring": names, "seed": self.seed, "row_len": self.row_len,
                      "vocab": self.vocab, "tokens": tokens.tolist(),
-                     "resume": analyze.resume_modes(analyze.env_vars(self.tree), self.script.parent),
+                     "resume": analyze.resume_modes(self.variables, self.script.parent),
                      "inline": [dataclasses.asdict(b) for b in self.blocks]}
             try:
                 ready = child.request(setup, timeout_s=self.setup_timeout_s)
@@ -647,6 +649,10 @@ def _adapter_audit(script: Path, src: ScriptText, adapter_file: AdapterFile, env
         return [verdict]
 
 
+# How a report names a concern that failed (the headline of a failed script audit).
+FAILED_AS = {"causal": "not causal", "normalized": "not normalized", "coverage": "incomplete coverage",
+             "doc": "crosses document boundaries"}
+
 # Static checks by concern: a leak pattern fails its concern even when no dynamic test reached it.
 STATIC_CONCERN = {"GA-STATIC-001": "causal", "GA-STATIC-002": "causal", "GA-STATIC-003": "causal",
                   "GA-STATIC-004": "normalized", "GA-STATIC-005": "causal", "GA-STATIC-008": "normalized"}
@@ -661,8 +667,9 @@ def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[Ch
     if Status.FAIL in (causal.status, normalized.status):
         status = Status.FAIL
         decided = "+".join(sorted({c.decided_by for c in (causal, normalized) if c.status is Status.FAIL}))
-        decided = "dynamic+static" if "dynamic+static" in decided or decided == "dynamic+static" else decided
-        summary = "; ".join(f"not {c.concern}: {c.summary}" for c in (causal, normalized) if c.status is Status.FAIL)
+        decided = "dynamic+static" if "dynamic+static" in decided else decided
+        summary = "; ".join(f"{FAILED_AS[c.concern]}: {c.summary}" for c in (causal, normalized)
+                            if c.status is Status.FAIL)
     elif Status.ERROR in (causal.status, normalized.status):
         status, decided = Status.ERROR, "error"
         bad = [v for v in verdicts if v.status is Status.ERROR]

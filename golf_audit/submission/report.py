@@ -12,7 +12,7 @@ from ..causality.engine import CausalityResult
 from ..causality.report import AuditedSubject, CausalityReport
 from ..findings import CheckResult, Status
 from . import sandbox
-from .audit import FunctionVerdict, SubmissionAudit
+from .audit import FAILED_AS, FunctionVerdict, SubmissionAudit
 
 STREAM_FLIP_NOTE = "stream flips only: a script reads inputs and targets from one stream"
 
@@ -88,10 +88,6 @@ def to_causality_report(audit: SubmissionAudit, flips: int, seed: int, norm_tole
                              subjects, audit.seconds)
     report.concern_text = concern_text(audit)
     return report
-
-
-FAILED_AS = {"causal": "not causal", "normalized": "not normalized", "coverage": "incomplete coverage",
-             "doc": "crosses document boundaries"}
 
 
 def concern_text(audit: SubmissionAudit) -> str:
