@@ -356,3 +356,36 @@ def test_a_checkpoint_the_folder_does_not_ship_is_not_carried_into_the_audit(tmp
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "ckpt_step0100000.pt").write_bytes(b"")
     assert _analyze.submitted_config(tmp_path, _analyze.env_vars(tree))["EGGROLL_LOAD"][0].endswith(".pt")
+
+
+def test_a_hand_made_score_is_recorded_against_its_target_argument(tmp_path: Path) -> None:
+    """``mix_and_score(logits, x, y)`` and ``tilt(ptl, target_ids, hint_ids)``: the targets are the
+    argument named as such, not the first integer tensor of the output's shape (the inputs, the hints)."""
+    helper = tmp_path / "mixer.py"
+    helper.write_text(
+        "import torch\n"
+        "def mix_and_score(logits, x_batch, y_batch):\n"
+        "    lp = torch.log_softmax(logits, -1)\n"
+        "    return -lp.gather(2, y_batch.unsqueeze(2)).squeeze(2), None\n"
+        "def tilt(ptl, target_ids, hint_ids):\n"
+        "    return ptl - 0.5 * (target_ids == hint_ids).float()\n")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mixer_fixture", helper)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x, y = torch.randint(0, 9, (2, 5)), torch.randint(0, 9, (2, 5))
+    with torch.no_grad(), capture.CrossEntropyCapture(5, producers={str(helper)}) as cap:
+        nll, _ = mod.mix_and_score(torch.randn(2, 5, 9), x, y)
+        mod.tilt(nll, y, x)
+    sites = [c.site.split(":")[-1] for c in cap.calls]
+    assert sites == ["mix_and_score", "tilt"]
+    for call in cap.calls:
+        assert (call.targets == y.numpy()).all(), call.site
+
+
+def test_readme_prose_around_a_command_assignment_is_not_part_of_the_value(tmp_path: Path) -> None:
+    tree = ast.parse("import os\nq = os.environ.get('QTTT', '0') == '1'\nn = int(os.environ.get('TTT_EPOCHS', '3'))\n")
+    (tmp_path / "README.md").write_text("| Unfrozen | Q projections only (QTTT=1) |\nRun with TTT_EPOCHS=2.\n")
+    got = analyze.submitted_config(tmp_path, analyze.env_vars(tree))
+    assert got["QTTT"] == ("1", "README.md") and got["TTT_EPOCHS"] == ("2", "README.md")

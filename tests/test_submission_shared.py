@@ -59,7 +59,7 @@ STATIC_LABELS = {
     "pr152": ("causal", "GA-STATIC-003"), "pr1972": ("causal", "GA-STATIC-003"), "pr870": ("normalized", "GA-STATIC-004"),
     "pr779": ("normalized", "GA-STATIC-004"), "pr1026": ("normalized", "GA-STATIC-004"),
     "pr1991": ("normalized", "GA-STATIC-008"), "pr1959": ("normalized", "GA-STATIC-008"),
-    "pr1209": ("causal", "GA-STATIC-002"), "pr1217": ("causal", "GA-STATIC-002"), "pr728": ("causal", "GA-STATIC-005"),
+    "pr2041": ("normalized", "GA-STATIC-009"), "pr1209": ("causal", "GA-STATIC-002"), "pr1217": ("causal", "GA-STATIC-002"), "pr728": ("causal", "GA-STATIC-005"),
 }
 
 
@@ -73,6 +73,26 @@ def test_labelled_prs_decided_by_static_evidence(shared_dir: Path, pr: str) -> N
     result = _static(script)[check]
     assert result.status is Status.FAIL, result.summary
     assert result.evidence[0].line, "a finding names its line"
+    named = {Path(c["file"]).name for c in _code_lines(shared_dir / "prs", pr)}
+    assert any(e.file in named for e in result.evidence), (result.evidence[0].file, named)
+
+
+def test_word_start_gate_of_pr2041_is_found_in_its_helper_module(shared_dir: Path) -> None:
+    """The label names online_ngram_tilt.py 176-210: the hint exists only when the realized token starts a word."""
+    folder = next(f for f in load_labels(shared_dir / "prs") if f.startswith("pr2041/"))
+    (script,) = discover(shared_dir / "prs" / folder)
+    result = _static(script)["GA-STATIC-009"]
+    spans = [c["lines"] for c in _code_lines(shared_dir / "prs", "pr2041") if c["file"].endswith("online_ngram_tilt.py")]
+    assert result.status is Status.FAIL
+    assert any(e.file == "online_ngram_tilt.py" and int(spans[0].split("-")[0]) <= e.line <= int(spans[0].split("-")[1])
+               for e in result.evidence), [(e.file, e.line) for e in result.evidence]
+
+
+def _code_lines(prs: Path, pr: str) -> list[dict]:
+    import json
+
+    entry = next(e for e in json.loads((prs / "labels.json").read_text())["prs"] if f"pr{e['pr']}" == pr)
+    return entry.get("code_lines", [])
 
 
 def test_adaptation_thrown_away_before_scoring_is_shown_not_flagged(shared_dir: Path) -> None:

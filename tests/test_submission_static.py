@@ -22,6 +22,7 @@ CASES = {
     "GA-STATIC-006": ("network_unused_env.py", "sliding_legal.py"),
     "GA-STATIC-007": ("network_unused_env.py", "sliding_legal.py"),
     "GA-STATIC-008": ("static/byte_mixer_spread.py", "static/byte_totals.py"),
+    "GA-STATIC-009": ("static/word_gate_hint.py", "static/context_hint.py"),
 }
 
 
@@ -172,3 +173,31 @@ def test_spread_logprob_fails_the_normalized_concern() -> None:
     assert concerns["normalized"].status is Status.FAIL and "GA-STATIC-008" in concerns["normalized"].summary
     good = static_view(STATIC / "byte_totals.py", use_logs=False)
     assert all(r.status is not Status.FAIL for r in good.static)
+
+
+def test_leak_in_an_imported_helper_module_fails_the_script_and_names_that_file() -> None:
+    from golf_audit.submission.audit import static_view
+
+    script = SCRIPTS / "helper_gate" / "train_gpt.py"
+    res = {r.check_id: r for r in static_view(script).static}["GA-STATIC-009"]
+    assert res.status is Status.FAIL, res.summary
+    assert {(e.file, e.line) for e in res.evidence} == {("tilt_helper.py", 13), ("tilt_helper.py", 27)}
+    assert "tilt_helper.py line 13" in res.summary
+
+
+def test_helper_imported_only_behind_a_switched_off_flag_warns() -> None:
+    from golf_audit.submission.audit import static_view
+
+    script = SCRIPTS / "helper_gate" / "train_gpt.py"
+    res = {r.check_id: r for r in static_view(script, env={"NGRAM_TILT_ENABLED": "0"}).static}["GA-STATIC-009"]
+    assert res.status is Status.WARN and res.data.get("off_in_submitted_run"), res.summary
+    assert "imported only inside `if args.ngram_tilt_enabled` (line 13)" in res.evidence[0].message
+
+
+def test_every_leak_check_fails_a_named_concern() -> None:
+    from golf_audit.submission.audit import STATIC_CONCERN
+
+    for spec in static.CHECKS:
+        if spec.leak:
+            want = "normalized" if "normalized" in spec.rule else "causal"
+            assert STATIC_CONCERN.get(spec.check_id) == want, spec.check_id

@@ -30,6 +30,7 @@ from . import (
     static_scored_mask,
     static_shared_delta,
     static_spread_logprob,
+    static_target_gate,
     static_target_in_key,
     static_unused_env,
     static_val_in_train,
@@ -48,7 +49,7 @@ _MODULES = [
     files_parse, claims_match_logs, seed_consistency,
     sig_readme, sig_leaderboard,
     static_scored_mask, static_shared_delta, static_adapt_before_score, static_target_in_key,
-    static_spread_logprob, static_val_in_train, static_network, static_unused_env,
+    static_spread_logprob, static_target_gate, static_val_in_train, static_network, static_unused_env,
     bpb_table, bpb_denominator,
     causal_dynamic, norm_dynamic, cover_full, doc_isolation, bpb_builder, bpb_sidecar,
 ]

@@ -310,7 +310,8 @@ def flag_values(variables: list[EnvVar], env: dict[str, str]) -> dict[str, bool]
     return out
 
 
-COMMAND_ASSIGN = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]{2,})=(\"[^\"]*\"|'[^']*'|[^\s\\`;|&]+)")
+# an unquoted value stops at shell syntax and at prose around it: "(QTTT=1)" gives 1
+COMMAND_ASSIGN = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]{2,})=(\"[^\"]*\"|'[^']*'|[^\s\\`;|&()\[\]]+)")
 
 
 def _is_location(name: str) -> bool:
@@ -344,7 +345,7 @@ def submitted_config(folder: Path, variables: list[EnvVar]) -> dict[str, tuple[s
         except OSError:
             continue
         for m in COMMAND_ASSIGN.finditer(text):
-            value = m.group(2).strip("'\"")
+            value = m.group(2).strip("'\"") if m.group(2)[:1] in "'\"" else m.group(2).rstrip(".,:")
             if m.group(1) in names and not value.startswith("$") and not _is_location(m.group(1)) \
                     and not _missing_model_file(value, folder):
                 out.setdefault(m.group(1), (value, doc.name))

@@ -320,8 +320,49 @@ def static_view(script: Path, python: str | None = None, env: dict[str, str] | N
         variables = analyze.env_vars(tree)
         submitted = analyze.submitted_config(script.parent, variables) if use_logs else {}
         tiny = analyze.tiny_env(variables, submitted, env)
-        results = static.configured(results, tree, analyze.flag_values(variables, tiny), variables, submitted)
+        flags = analyze.flag_values(variables, tiny)
+        results = static.configured(results, tree, flags, variables, submitted)
+        results = static.merge(results, _helper_static(script, tree, flags, variables, submitted))
     return StaticView(src, tree, results, variables, submitted, tiny)
+
+
+def _helper_static(script: Path, tree: ast.Module, flags: dict[str, bool], variables: list[Any],
+                   submitted: dict[str, tuple[str, str]]) -> list[CheckResult]:
+    """The static checks on the local Python modules the script imports (an n-gram helper, a
+    kernel module): a leak there is the submission's as much as one in ``train_gpt.py``."""
+    from .. import astmemo
+    from ..pycompat import DowngradeError, downgrade_source
+    from ..source import code_dependencies
+
+    out: list[CheckResult] = []
+    for dep in code_dependencies(script):
+        if dep.how != "import" or dep.path.suffix != ".py" or dep.path.resolve() == script.resolve():
+            continue
+        try:
+            text = dep.path.read_text(encoding="utf-8", errors="replace")
+            try:
+                helper = parse_shared(text)
+            except SyntaxError:
+                helper = parse_shared(downgrade_source(text))
+        except (OSError, SyntaxError, DowngradeError) as exc:
+            out.append(CheckResult("GA-STATIC-HELPER", "helper module readable", Status.ERROR,
+                                   f"{dep.path.name}: cannot be parsed ({exc}); its code was not checked"))
+            continue
+        with astmemo.scope():
+            out.extend(static.helper_results(helper, dep.path.name, _imports_off(tree, dep.path.stem, flags)))
+    return out
+
+
+def _imports_off(tree: ast.Module, module: str, flags: dict[str, bool]) -> str | None:
+    """Why the submitted run never imports ``module``: every import of it is in a switched-off branch."""
+    lines = [n.lineno for n in ast.walk(tree)
+             if (isinstance(n, ast.ImportFrom) and n.module == module)
+             or (isinstance(n, ast.Import) and any(a.name == module for a in n.names))]
+    offs = [static.off_branch(tree, line, flags) for line in lines]
+    if not offs or any(o is None for o in offs):
+        return None
+    return "imported only inside " + ", ".join(f"`if {ast.unparse(o.test)[:50]}` (line {o.lineno})" for o in offs) \
+        + ", off in the submitted run"
 
 
 def audit_script(path: str | Path, *, functions: list[str] | None = None, inline_selector: str | None = None,
@@ -373,7 +414,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                         time.perf_counter() - started, [coverage_check(script.name, None, tree, [])])
     run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
                       setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say,
-                      _static_outside(static_results, scoring), blocks, unsafe=unsafe_no_sandbox, opened=opened,
+                      _static_outside(static_results, scoring, script.name), blocks, unsafe=unsafe_no_sandbox, opened=opened,
                       variables=variables)
     verdicts, checks, entry = run.execute()
     if entry.get("error") and "calls" in entry and not entry["calls"] and stream_tokens == DEFAULT_STREAM_TOKENS:
@@ -384,7 +425,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
         tiny = analyze.tiny_env(variables, submitted, env, seq=2 * analyze.TINY_SEQ)
         run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance,
                           24 * 2 * analyze.TINY_SEQ + 1, setup_timeout_s, run_timeout_s, memory_bytes, budget_s,
-                          pipeline, say, _static_outside(static_results, scoring), blocks, row_len=2 * analyze.TINY_SEQ,
+                          pipeline, say, _static_outside(static_results, scoring, script.name), blocks, row_len=2 * analyze.TINY_SEQ,
                           unsafe=unsafe_no_sandbox, opened=opened, variables=variables)
         retry = run.execute()
         if not (retry[2].get("error") and not retry[2].get("calls", 0)):
@@ -593,14 +634,15 @@ class _DynamicRun:
                              [f.name for f in self.scoring], self.static_outside)
 
 
-def _static_outside(results: list[CheckResult], scoring: list[analyze.ScoringFunction]) -> list[str]:
-    """Causal leak findings (GA-STATIC-001/2/3/5) on lines outside every scoring function: the pipeline's job."""
+def _static_outside(results: list[CheckResult], scoring: list[analyze.ScoringFunction], script: str) -> list[str]:
+    """Causal leak findings (GA-STATIC-001/2/3/5) on lines outside every scoring function: the pipeline's job
+    (a finding in a helper module is outside the script's scoring functions too)."""
     spans = [(f.line, f.end_line) for f in scoring]
     out = []
     for r in results:
         if r.status is Status.FAIL and STATIC_CONCERN.get(r.check_id) == "causal":
-            out += [f"{r.check_id} line {e.line}" for e in r.evidence
-                    if e.line and not any(a <= e.line <= b for a, b in spans)]
+            out += [f"{r.check_id} {'' if e.file in (None, script) else e.file + ' '}line {e.line}" for e in r.evidence
+                    if e.line and (e.file not in (None, script) or not any(a <= e.line <= b for a, b in spans))]
     return out
 
 
@@ -655,7 +697,8 @@ FAILED_AS = {"causal": "not causal", "normalized": "not normalized", "coverage":
 
 # Static checks by concern: a leak pattern fails its concern even when no dynamic test reached it.
 STATIC_CONCERN = {"GA-STATIC-001": "causal", "GA-STATIC-002": "causal", "GA-STATIC-003": "causal",
-                  "GA-STATIC-004": "normalized", "GA-STATIC-005": "causal", "GA-STATIC-008": "normalized"}
+                  "GA-STATIC-004": "normalized", "GA-STATIC-005": "causal", "GA-STATIC-008": "normalized",
+                  "GA-STATIC-009": "normalized"}
 
 
 def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[CheckResult], src: ScriptText,

@@ -17,6 +17,7 @@ reproducing the loss means the capture is refused.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -128,14 +129,16 @@ class CrossEntropyCapture:
             return
         code = frame.f_code
         names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
-        for name in names:
-            t = frame.f_locals.get(name)
-            if isinstance(t, torch.Tensor) and not t.dtype.is_floating_point and t.dtype != torch.bool \
-                    and t.shape == out.shape:
-                target = t.reshape(-1, t.shape[-1]) if t.dim() >= 2 else t.reshape(1, -1)
-                self._record(f"{code.co_filename}:{code.co_name}", out.detach().reshape(-1, 1),
-                             target, out.detach().reshape(target.shape), -100)
-                return
+        shaped = [name for name in names if _int_like(frame.f_locals.get(name), out.shape)]
+        if not shaped:
+            return
+        # (logits, x, y) or (ptl, target_ids, hint_ids): the argument named as the targets wins,
+        # else the first one shaped like the output
+        name = next((n for n in shaped if TARGET_NAME.search(n)), shaped[0])
+        t = frame.f_locals[name]
+        target = t.reshape(-1, t.shape[-1]) if t.dim() >= 2 else t.reshape(1, -1)
+        self._record(f"{code.co_filename}:{code.co_name}", out.detach().reshape(-1, 1),
+                     target, out.detach().reshape(target.shape), -100)
 
     def __exit__(self, *exc: Any) -> None:
         if self.producers:
@@ -158,6 +161,14 @@ class CrossEntropyCapture:
         if inputs.dim() == 2 and inputs.shape[0] == t.size and inputs.numel() <= MAX_KEPT_LOGITS:
             logits = inputs.detach().float().cpu()
         self.calls.append(Call(site, t.reshape(-1, width), v.reshape(-1, width), logits, torch.is_grad_enabled()))
+
+
+TARGET_NAME = re.compile(r"^(y|ys|y_.*|.*_y|tgt.*|.*target.*|labels?)$", re.I)
+
+
+def _int_like(t: Any, shape: torch.Size) -> bool:
+    """An integer (token id) tensor of ``shape``."""
+    return isinstance(t, torch.Tensor) and not t.dtype.is_floating_point and t.dtype != torch.bool and t.shape == shape
 
 
 def match_rows(calls: list[Call], stream_targets: np.ndarray, key: int = 4) -> tuple[list[Row], int]:

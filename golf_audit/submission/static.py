@@ -1,6 +1,6 @@
 """Static leak-pattern checks on a submission script's syntax tree (ast, never regex).
 
-Each check has a stable id and reports file:line evidence. 001-005 and 008 are known leak
+Each check has a stable id and reports file:line evidence. 001-005, 008 and 009 are known leak
 patterns (DOMAIN.md §4): a ``fail`` from any of them fails the script even when no dynamic
 test reached that code path. 006 and 007 are warnings.
 
@@ -33,6 +33,14 @@ GA-STATIC-008  A realized token's log-probability spread evenly over its bytes.
     usually repeated over the bytes) and exponentiated into a per-byte probability (a byte-level
     mixer): a probability for the realized byte only, not a distribution over the next byte.
     Fix: mix a full next-byte distribution fixed before the target is known.
+GA-STATIC-009  A per-position prediction gated on the realized token.
+    In a loop over the tokens, ``out[i]`` is written from the state before token i enters it
+    (a prediction of token i), but only under a test that reads token i (a word-start or
+    boundary class): whether position i is tilted depends on the target.
+    Fix: decide the hint from the context alone.
+
+Every check also runs on the local Python modules the script imports (an n-gram helper);
+findings there name that file.
 """
 
 from __future__ import annotations
@@ -645,6 +653,141 @@ def find_target_keyed_table(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     return unique
 
 
+# ----------------------------------------------------------------------------- GA-STATIC-009
+
+UPDATE_METHODS = ("append", "add", "update", "extend", "push", "observe", "insert", "setdefault", "appendleft")
+
+
+def _loop_element(loop: ast.For) -> tuple[str, set[str]] | None:
+    """(index, element names) of a loop over a token sequence.
+
+    ``for i, tok in enumerate(seq)``, or ``for i in range(...)`` with ``tok = seq[i]`` (through
+    ``int()``) among the body's statements.
+    """
+    t, it = loop.target, loop.iter
+    if isinstance(it, ast.Call) and _call_name(it) == "enumerate" and isinstance(t, ast.Tuple) and len(t.elts) == 2 \
+            and all(isinstance(e, ast.Name) for e in t.elts):
+        return t.elts[0].id, {t.elts[1].id}  # type: ignore[union-attr]
+    if isinstance(t, ast.Name) and isinstance(it, ast.Call) and _call_name(it) == "range":
+        elems = set()
+        for stmt in loop.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                v = stmt.value
+                while isinstance(v, ast.Call) and len(v.args) == 1 and isinstance(v.func, ast.Name) \
+                        and v.func.id in ("int", "bool"):
+                    v = v.args[0]
+                if isinstance(v, ast.Subscript) and isinstance(v.slice, ast.Name) and v.slice.id == t.id:
+                    elems.add(stmt.targets[0].id)
+        if elems:
+            return t.id, elems
+    return None
+
+
+def _loop_taint(loop: ast.For, seeds: set[str], index: str) -> dict[str, int]:
+    """Names computed from the current element, with the line from which they hold it.
+
+    Flow-sensitive within one iteration: ``prev = tok`` at the end of the body does not make an
+    earlier read of ``prev`` (the previous token) a read of the current one.
+    """
+    tainted = {name: 0 for name in seeds}
+    for node in sorted((n for n in astmemo.own_nodes(loop) if isinstance(n, ast.Assign)), key=lambda n: n.lineno):
+        if any(tainted.get(n, node.lineno) < node.lineno for n in _value_names(node.value)):
+            for t in node.targets:
+                elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
+                for e in elts:
+                    if isinstance(e, ast.Name) and e.id != index:
+                        tainted.setdefault(e.id, node.lineno)
+    return tainted
+
+
+def _reads(expr: ast.AST, tainted: dict[str, int]) -> bool:
+    """``expr`` reads a name that holds the current element at that point."""
+    line = getattr(expr, "lineno", 0)
+    return any(tainted.get(n, line) < line for n in _value_names(expr))
+
+
+def _exits(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[-1], (ast.Continue, ast.Break, ast.Return, ast.Raise))
+
+
+def _gated_writes(stmts: list[ast.stmt], index: str, tainted: dict[str, int], guard: ast.expr | None,
+                  out: list[tuple[ast.Assign, str, ast.expr | None]]) -> None:
+    """Each ``arr[index] = value`` with the innermost test reading the element that guards it."""
+    for stmt in stmts:
+        if isinstance(stmt, ast.If):
+            inner = stmt.test if _reads(stmt.test, tainted) else guard
+            _gated_writes(stmt.body, index, tainted, inner, out)
+            _gated_writes(stmt.orelse, index, tainted, inner, out)
+            if inner is not None and inner is not guard and _exits(stmt.body) and not stmt.orelse:
+                guard = stmt.test  # the statements after `if <test>: continue` run only when it is false
+        elif isinstance(stmt, (ast.For, ast.While, ast.With, ast.Try)):
+            for block in ("body", "orelse", "finalbody"):
+                _gated_writes(getattr(stmt, block, []) or [], index, tainted, guard, out)
+            for handler in getattr(stmt, "handlers", []):
+                _gated_writes(handler.body, index, tainted, guard, out)
+        elif isinstance(stmt, ast.Assign):
+            for t in stmt.targets:
+                if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Name) and t.slice.id == index:
+                    out.append((stmt, _root_name(t), guard))
+
+
+def _element_updates(loop: ast.For, tainted: dict[str, int], outputs: set[str]) -> list[ast.stmt]:
+    """Statements that add the current element to a state: a store keyed or valued by it, or a
+    method call that takes it (``counts[(ctx, tok)] = n``, ``self.words.append(tok)``)."""
+    found = []
+    for node in astmemo.own_nodes(loop):
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, (ast.Subscript, ast.Attribute)) and _root_name(t) not in outputs and (
+                        _reads(node.value, tainted) or (isinstance(t, ast.Subscript) and _reads(t.slice, tainted))):
+                    found.append(node)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                and isinstance(node.value.func, ast.Attribute) and node.value.func.attr in UPDATE_METHODS \
+                and any(_reads(a, tainted) for a in node.value.args):
+            found.append(node)
+    return found
+
+
+def find_target_gated_prediction(tree: ast.Module) -> list[tuple[ast.AST, str]]:
+    """A per-position prediction (a hint, a top token) that exists only when the realized token
+    is of some class: the distribution scoring position i depends on token i itself.
+
+    In a loop over the token sequence, ``out[i]`` is written from the state *before* token i is
+    added to it (so ``out[i]`` predicts token i), but only under a test that reads token i
+    (``if starts_new_word[tok]: hint[i] = best[ctx]``). A loop that absorbs token i first and
+    then writes ``out[i]`` (a prediction for token i+1) is not this pattern.
+    """
+    out: list[tuple[ast.AST, str]] = []
+    for loop in (n for n in astmemo.walk(tree) if isinstance(n, ast.For)):
+        found = _loop_element(loop)
+        if found is None:
+            continue
+        index, elems = found
+        tainted = _loop_taint(loop, elems, index)
+        writes: list[tuple[ast.Assign, str, ast.expr | None]] = []
+        _gated_writes(loop.body, index, tainted, None, writes)
+        outputs = {name for _, name, _ in writes}
+        updates = _element_updates(loop, tainted, outputs)
+        elem = sorted(elems)[0]
+        for stmt, name, guard in writes:
+            if guard is None or _reads(stmt.value, tainted):
+                continue  # written for every token, or from the token itself (a prediction for the next one)
+            later = sorted((u for u in updates if u.lineno > stmt.lineno), key=lambda u: u.lineno)
+            if not later or any(u.lineno < stmt.lineno for u in updates):
+                continue  # the token entered the state first: out[i] is not its prediction
+            out.append((guard, f"{name}[{index}], the prediction for the token at {index} ({elem}) made before "
+                               f"that token enters the state (line {later[0].lineno}), is written or not according to "
+                               f"`{astmemo.unparse(guard)[:60]}`, a test that reads that token: whether "
+                               f"position {index} gets a prediction depends on the realized token"))
+    seen, unique = set(), []
+    for node, msg in out:
+        if node.lineno not in seen:
+            seen.add(node.lineno)
+            unique.append((node, msg))
+    return unique
+
+
 # ----------------------------------------------------------------------------- GA-STATIC-008
 
 LOGPROB_PARTS = frozenset({"lp", "lps", "logp", "logps", "logprob", "logprobs", "lprob", "lprobs", "nll", "nlls",
@@ -810,6 +953,9 @@ CHECKS = [
               "condition 2 (normalized distribution)", "mix a full next-byte (or next-token) distribution fixed before "
               "the target is known (marginalize the model's token distribution over byte prefixes), not the realized "
               "token's log-probability divided by its byte length", find_spread_token_logprob),
+    CheckSpec("GA-STATIC-009", "prediction gated on the realized token", True,
+              "condition 2 (normalized distribution)", "decide whether (and which) hint applies at a position from "
+              "the context alone, before the token there is known", find_target_gated_prediction),
 ]
 
 
@@ -842,6 +988,50 @@ def run_all(tree: ast.Module, path: str, lines: list[str] | None = None) -> list
                                    rule=spec.rule, remediation=spec.remediation if evidence else "",
                                    evidence=evidence))
     return results
+
+
+HELPER_SKIP = frozenset({"GA-STATIC-007"})  # whether an env variable is used is a fact across files
+
+
+def helper_results(tree: ast.Module, path: str, off_note: str | None) -> list[CheckResult]:
+    """The checks on a local module the script imports; ``off_note`` says why its findings do not
+    count (every import of it sits in a branch the submitted run switches off)."""
+    results = [r for r in run_all(tree, path) if r.check_id not in HELPER_SKIP]
+    if off_note is None:
+        return results
+    out = []
+    for r in results:
+        if r.status is Status.FAIL:
+            for e in r.evidence:
+                e.message += f" — {off_note}"
+            r = CheckResult(r.check_id, r.title, Status.WARN, f"only in code the submitted run does not load "
+                            f"({off_note}): {r.evidence[0].message}", severity=Severity.WARNING, rule=r.rule,
+                            remediation=r.remediation, evidence=r.evidence, data={**r.data, "off_in_submitted_run": True})
+        out.append(r)
+    return out
+
+
+def merge(results: list[CheckResult], extra: list[CheckResult]) -> list[CheckResult]:
+    """One result per check over the script and its helper modules (evidence in file order)."""
+    by_id = {r.check_id: r for r in extra if r.evidence or r.status is Status.ERROR}
+    out = []
+    for r in results:
+        more = by_id.pop(r.check_id, None)
+        if more is None:
+            out.append(r)
+            continue
+        if more.status is Status.ERROR or r.status is Status.ERROR:
+            out.append(r if r.status is Status.ERROR else more)
+            continue
+        evidence = list(r.evidence) + list(more.evidence)
+        lead = r if (r.status is Status.FAIL or more.status is not Status.FAIL) and r.evidence else more
+        first = lead.evidence[0]
+        status = Status.FAIL if Status.FAIL in (r.status, more.status) else Status.WARN
+        out.append(CheckResult(r.check_id, r.title, status,
+                               f"{len(evidence)} finding(s): {first.message} ({first.file} line {first.line})",
+                               severity=lead.severity, rule=r.rule, remediation=lead.remediation, evidence=evidence,
+                               data={**r.data, **more.data} if status is Status.WARN else dict(lead.data)))
+    return out + list(by_id.values())
 
 
 # ----------------------------------------------------------------------------- the submitted configuration
