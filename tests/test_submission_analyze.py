@@ -389,3 +389,28 @@ def test_readme_prose_around_a_command_assignment_is_not_part_of_the_value(tmp_p
     (tmp_path / "README.md").write_text("| Unfrozen | Q projections only (QTTT=1) |\nRun with TTT_EPOCHS=2.\n")
     got = analyze.submitted_config(tmp_path, analyze.env_vars(tree))
     assert got["QTTT"] == ("1", "README.md") and got["TTT_EPOCHS"] == ("2", "README.md")
+
+
+def test_a_forward_returning_its_own_cross_entropy_is_recorded_once(tmp_path: Path) -> None:
+    """``model(x, y, reduction="none")`` returns the per-token CE it computed: one scoring, not two."""
+    helper = tmp_path / "fwd.py"
+    helper.write_text(
+        "import torch.nn.functional as F\n"
+        "def forward(logits, input_ids, target_ids):\n"
+        "    return F.cross_entropy(logits.flatten(0, 1), target_ids.flatten(), reduction='none').view_as(input_ids)\n")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fwd_fixture", helper)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x, y = torch.randint(0, 9, (2, 5)), torch.randint(0, 9, (2, 5))
+    with torch.no_grad(), capture.CrossEntropyCapture(5, producers={str(helper)}) as cap:
+        mod.forward(torch.randn(2, 5, 9), x, y)
+    assert len(cap.calls) == 1 and cap.calls[0].logits is not None, [c.site for c in cap.calls]
+
+
+def test_an_evolution_strategy_population_is_one_antithetic_pair() -> None:
+    tree = ast.parse("import os\nclass Hyperparameters:\n    pop_size = int(os.environ.get('POP_SIZE', 256))\n"
+                     "    num_layers = int(os.environ.get('NUM_LAYERS', 15))\n")
+    env = analyze.tiny_env(analyze.env_vars(tree))
+    assert env["POP_SIZE"] == "2" and "NUM_LAYERS" not in env

@@ -312,9 +312,12 @@ def audit_sources(sources: Sequence[NllSource], tokens: torch.Tensor, options: A
 def audit_source(source: NllSource, tokens: torch.Tensor, *, flips: int = DEFAULT_FLIPS, seed: int = 0,
                  tolerance: float = DEFAULT_TOLERANCE, norm_tolerance: float = DEFAULT_NORM_TOLERANCE,
                  boundaries: Sequence[int] | None = None, workers: int = 1,
-                 row_tolerance: float | None = None) -> CausalityResult:
-    """Audit one source. ``workers > 1`` runs the flips in that many processes."""
+                 row_tolerance: float | None = None, executor: Executor | None = None) -> CausalityResult:
+    """Audit one source. ``workers > 1`` runs the flips in that many processes; an ``executor``
+    (``submit(fn, *args)``) runs them wherever it likes (a submission's twin children)."""
     options = AuditOptions(flips, seed, tolerance, norm_tolerance, boundaries, row_tolerance)
+    if executor is not None:
+        return audit_sources([source], tokens, options, executor=executor)[0]
     with worker_pool(workers) as pool:
         return audit_sources([source], tokens, options, executor=pool)[0]
 

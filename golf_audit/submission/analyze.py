@@ -288,6 +288,8 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
             env[var.name] = "16"
         elif name.startswith("MAMBA") and "CHUNK" in words and value:
             env[var.name] = "16"
+        elif (words & {"POP", "POPULATION", "POPSIZE"}) and (words & {"SIZE", "POPSIZE"}) and value:
+            env[var.name] = "2"  # an evolution-strategy population: one antithetic pair
         elif name == "MTP_NUM_HEADS":
             env[var.name] = "0"
         elif any(w in name for w in CUDA_ONLY_WORDS) and _is_flag(var):

@@ -22,6 +22,7 @@ ones that ran never ran.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import sys
 import time
@@ -35,6 +36,7 @@ from ..causality import DEFAULT_TOLERANCE
 from ..errors import BadInput, CannotConclude
 from ..findings import CheckResult, Evidence, Status, worst
 from . import analyze, fakedata, inline, static
+from . import twin as twin_mod
 from .adapter import AdapterFile, load_adapter
 from ..source import parse_shared
 from .runner import DEFAULT_MEMORY_BYTES, ChildFailed, ChildProcess
@@ -285,7 +287,9 @@ def _with_children(audit: SubmissionAudit, opened: list[ChildProcess]) -> Submis
     """Record the isolation level and everything the children tried (they are closed by now)."""
     if opened:
         audit.isolation = opened[0].isolation
-        audit.attempts = [a for child in opened for a in child.attempts()]
+        seen: set[str] = set()  # the twin child does what the first one does: one line per attempt
+        audit.attempts = [a for child in opened for a in child.attempts()
+                          if not (repr(a) in seen or seen.add(repr(a)))]
     return audit
 
 
@@ -479,6 +483,8 @@ class _DynamicRun:
         self.stream_tokens, self.setup_timeout_s, self.run_timeout_s = stream_tokens, setup_timeout_s, run_timeout_s
         self.memory_bytes, self.budget_s, self.pipeline_mode, self.say = memory_bytes, budget_s, pipeline, say
         self.vocab = analyze.default_vocab(self.variables)
+        self.twin: ChildProcess | None = None  # the replays' second child, once its entry run matched
+        self.known: dict[int, tuple[Any, bool]] = {}  # call id -> (unflipped score, the twin scored it alike)
 
     def execute(self) -> tuple[list[FunctionVerdict], list[CheckResult], dict[str, Any]]:
         from . import cover, doccheck
@@ -489,11 +495,12 @@ class _DynamicRun:
         t_open = time.perf_counter()
         with open_child(self.script, self.src.run, python=self.python, timeout_s=self.run_timeout_s,
                         memory_bytes=self.memory_bytes, env=self.env, unsafe_no_sandbox=self.unsafe,
-                        opened=self.opened) as child:
+                        opened=self.opened) as child, self._twin_child() as twin:
             setup = {"script": str(child.script), "scoring": names, "seed": self.seed, "row_len": self.row_len,
                      "vocab": self.vocab, "tokens": tokens.tolist(),
                      "resume": analyze.resume_modes(self.variables, self.script.parent),
                      "inline": [dataclasses.asdict(b) for b in self.blocks]}
+            twin_setup = twin_mod.Setup(twin, setup, self.setup_timeout_s) if twin is not None else None
             try:
                 ready = child.request(setup, timeout_s=self.setup_timeout_s)
             except ChildFailed as exc:
@@ -504,6 +511,8 @@ class _DynamicRun:
             if ready.get("entry_error"):
                 entry.update(error=ready["entry_error"]["error"], line=ready["entry_error"]["line"])
             calls = ready["calls"]
+            # the twin's entry run went on beside this one: it is used when it made the same calls
+            self.twin = twin_setup.result(ready, self.setup_timeout_s) if twin_setup is not None else None
             coverage = {k: set(v) for k, v in ready.get("coverage", {}).items()}
             verdicts = []
             chosen = self._choose(calls, entry)
@@ -534,8 +543,21 @@ class _DynamicRun:
                 verdicts.append(self._pipeline(child, calls, tokens, entry))
             if child.proc.poll() is None:
                 checks.append(doccheck.doc_check(child, self.script.name, calls, tokens, self.tree, self.vocab,
-                                                 self.tolerance))
+                                                 self.tolerance, self.twin, self.known))
+            for c in (child, twin):  # both wind down at once
+                if c is not None:
+                    c.ask_exit()
             return verdicts, checks, entry
+
+    def _twin_child(self) -> Any:
+        """The second child for the replays (see ``twin``), or a context giving None."""
+        import contextlib
+
+        if twin_mod.replay_workers() < 2:
+            return contextlib.nullcontext(None)
+        return open_child(self.script, self.src.run, python=self.python, timeout_s=self.run_timeout_s,
+                          memory_bytes=self.memory_bytes, env=self.env, unsafe_no_sandbox=self.unsafe,
+                          opened=self.opened)
 
     def _replay_budget(self, t_open: float, entry_seconds: float, calls: list[dict[str, Any]]) -> float:
         """Seconds of flip replays: ``budget_s``, less what keeps the whole audit near TIME_TARGET_S.
@@ -584,31 +606,43 @@ class _DynamicRun:
         started = time.perf_counter()
         source = ScriptSource(child, int(call["id"]), self.vocab, fn.name)
         verdict = FunctionVerdict(fn.name, fn.line, Status.ERROR, "", call_line=call["call_line"], calls=call["total"])
+        twin_run = None
         try:
             t0 = time.perf_counter()
             base = source.run(tokens)
             per_run = time.perf_counter() - t0
             verdict.capture = dict(base.info)
+            twin_run = self._start_twin_base(fn, call, tokens)  # beside the control run, on the other core
             control = positive_control(source, tokens, base, self.tolerance)
         except ChildFailed as exc:
+            self._twin_source(twin_run, None, verdict)  # never leave the twin mid-request
             verdict.summary = f"the replay failed: {exc}"
             verdict.child_tail = exc.tail
             verdict.seconds = time.perf_counter() - started
             return verdict
+        twins = self._twin_source(twin_run, base, verdict)
         verdict.positive_control = control
         if not control["passed"]:
             verdict.summary = f"capture refused: positive control failed ({control['reason']})"
             verdict.seconds = time.perf_counter() - started
             return verdict
         per_run = max(per_run, control.get("seconds", per_run), 1e-3)
-        flips = max(MIN_FLIPS, min(self.flips, int(budget / per_run) - 2))
+        sources = [source] + twins
+        source.prime(tokens, base)
+        self.known[int(call["id"])] = (base, bool(twins))
+        flips = max(MIN_FLIPS, min(self.flips, int(budget * len(sources) / per_run) - 2))
         if flips < self.flips:
             verdict.notes.append(f"{flips} flips (of {self.flips} asked) to fit the time budget: {per_run:.2f} s per run")
         if not call.get("bpb_matches", True):
             verdict.notes.append("the capture reproduces the function's val_loss; its val_bpb differs from the canonical "
                                  "byte count (a byte-accounting question: GA-BPB)")
-        result = audit_source(source, tokens, flips=flips, seed=self.seed, tolerance=self.tolerance, workers=1,
-                              row_tolerance=row_tolerance(self.tolerance))
+        from ..causality.engine import _run_chunk
+
+        with twin_mod.ChildExecutor(sources, _run_chunk) if len(sources) > 1 else contextlib.nullcontext() as pool:
+            result = audit_source(source, tokens, flips=flips, seed=self.seed, tolerance=self.tolerance, workers=1,
+                                  row_tolerance=row_tolerance(self.tolerance), executor=pool)
+        if pool is not None and pool.lost_twin:
+            verdict.notes.append("the twin child stopped during the flips: its share ran in the first child")
         verdict.causality = result
         verdict.status = result.status
         verdict.channels = list(result.channels)
@@ -617,6 +651,42 @@ class _DynamicRun:
             verdict.child_tail = child.tail()
         verdict.seconds = time.perf_counter() - started
         return verdict
+
+    def _start_twin_base(self, fn: analyze.ScoringFunction, call: dict[str, Any], tokens: torch.Tensor) -> Any:
+        """The twin's replay of the same call on the unflipped stream, started in a thread (None: no twin)."""
+        import threading
+
+        from .script_source import ScriptSource
+
+        twin = self.twin
+        if twin is None or twin.proc.poll() is not None:
+            return None
+        job: dict[str, Any] = {"source": ScriptSource(twin, int(call["id"]), self.vocab, fn.name)}
+
+        def run() -> None:
+            try:
+                job["scored"] = job["source"].run(tokens)
+            except ChildFailed:
+                pass
+
+        job["thread"] = threading.Thread(target=run, daemon=True)
+        job["thread"].start()
+        return job
+
+    def _twin_source(self, job: Any, base: Any, verdict: FunctionVerdict) -> list[Any]:
+        """The twin's source, when it scored the unflipped stream bit for bit like the first child."""
+        if job is None:
+            return []
+        job["thread"].join(self.run_timeout_s)
+        if job["thread"].is_alive() or "scored" not in job:
+            self.twin = None  # hung or failed: not asked again
+            return []
+        if base is None:
+            return []
+        if twin_mod.same_scores(base, job["scored"]):
+            return [job["source"]]
+        verdict.notes.append("the twin child scored the unflipped stream differently: the flips ran in one child")
+        return []
 
     def _wants_pipeline(self, calls: list[dict[str, Any]]) -> bool:
         if self.pipeline_mode != "auto":

@@ -72,6 +72,7 @@ class CrossEntropyCapture:
         self._orig: Callable[..., torch.Tensor] | None = None
         self.producers = producers or set()
         self._prev_profile: Any = None
+        self._starts: dict[int, int] = {}  # producer frame -> number of calls recorded when it began
 
     def __enter__(self) -> "CrossEntropyCapture":
         self._orig = F.cross_entropy
@@ -122,11 +123,20 @@ class CrossEntropyCapture:
         return self
 
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
-        if event != "return" or frame.f_code.co_filename not in self.producers:
+        if frame.f_code.co_filename not in self.producers:
             return
+        if event == "call":
+            self._starts[id(frame)] = len(self.calls)
+            return
+        if event != "return":
+            return
+        start = self._starts.pop(id(frame), len(self.calls))
         out = arg[0] if isinstance(arg, tuple) and arg else arg
         if not isinstance(out, torch.Tensor) or not out.dtype.is_floating_point or out.dim() == 0:
             return
+        values = out.detach().reshape(-1).float().double().cpu().numpy()
+        if any(c.nll.size == values.size and np.array_equal(c.nll.reshape(-1), values) for c in self.calls[start:]):
+            return  # a forward returning its own cross entropy: that scoring is recorded already
         code = frame.f_code
         names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
         shaped = [name for name in names if _int_like(frame.f_locals.get(name), out.shape)]

@@ -20,6 +20,7 @@ from ..findings import CheckResult, Evidence, Severity, Status
 from . import fakedata
 from .runner import ChildFailed, ChildProcess
 from .script_source import ScriptSource
+from .twin import TwinSource
 
 CHECK_ID = "GA-DOC-001"
 TITLE = "Document k's scores do not depend on document k-1"
@@ -76,8 +77,14 @@ def doc_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tokens: torch.Tensor, tree: ast.Module,
-              vocab: int, tolerance: float) -> CheckResult:
-    """GA-DOC-001 over the scoring calls ``doc_calls`` picks (summaries from the child)."""
+              vocab: int, tolerance: float, twin: ChildProcess | None = None,
+              known: dict[int, tuple[Any, bool]] | None = None) -> CheckResult:
+    """GA-DOC-001 over the scoring calls ``doc_calls`` picks (summaries from the child; the flipped
+    streams shared with ``twin``, a second child that ran the same entry point, when given).
+
+    ``known``: call id -> (its score of the unflipped stream, whether the twin scored it alike),
+    from the flip tests: that run is not repeated.
+    """
     claims = isolation_claims(tree)
     data: dict[str, Any] = {"decided_by": "dynamic"}
     if not claims:
@@ -91,7 +98,8 @@ def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tok
                            "themselves (the BOS-aware code is elsewhere in the script)", [], data)
         return _result(Status.ERROR, "cannot conclude: no scoring call was captured", [], data)
     evidence = [Evidence(f"claims isolation: {what}", file=script, line=line) for line, what in claims[:4]]
-    results = [(c, _one(child, script, c, tokens, vocab, tolerance, data)) for c in picked]
+    results = [(c, _one(child, script, c, tokens, vocab, tolerance, data, twin, (known or {}).get(int(c["id"]))))
+               for c in picked]
     statuses = [r.status for _, r in results]
     for c, r in results:
         evidence.extend(r.evidence)
@@ -104,10 +112,16 @@ def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tok
 
 
 def _one(child: ChildProcess, script: str, reported: dict[str, Any], tokens: torch.Tensor, vocab: int,
-         tolerance: float, data: dict[str, Any]) -> CheckResult:
+         tolerance: float, data: dict[str, Any], twin: ChildProcess | None = None,
+         known: tuple[Any, bool] | None = None) -> CheckResult:
     data = dict(data, function=reported["name"])
     evidence: list[Evidence] = []
-    source = ScriptSource(child, int(reported["id"]), vocab, reported["name"])
+    primary = ScriptSource(child, int(reported["id"]), vocab, reported["name"])
+    if known is not None:
+        primary.prime(tokens, known[0])
+    source = TwinSource(primary, ScriptSource(twin, int(reported["id"]), vocab, reported["name"])
+                        if twin is not None and twin.proc.poll() is None else None,
+                        verified=known is not None and known[1])
 
     def trace(base: torch.Tensor, flipped: torch.Tensor, positions: list[int]) -> str:
         try:

@@ -79,6 +79,7 @@ class ChildProcess:
         self.limits = sandbox.Limits(memory_bytes=memory_bytes, cpu_seconds=cpu_seconds)
         self._attempts: list[dict[str, Any]] | None = None
         self._closed = False
+        self._exit_asked = False
         self._pidns: str | None = None
         self._init_pid: int | None = None
         self._survivors: list[dict[str, Any]] = []
@@ -360,6 +361,17 @@ class ChildProcess:
             while sandbox.namespace_processes(self._pidns) and time.monotonic() < deadline:
                 time.sleep(0.01)
 
+    def ask_exit(self) -> None:
+        """Ask the child to exit without waiting (several children then wind down together)."""
+        if self._closed or self._exit_asked or self.proc.poll() is not None:
+            return
+        try:
+            self.proc.stdin.write(b'{"op": "exit"}\n')
+            self.proc.stdin.flush()
+            self._exit_asked = True
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
     def close(self, graceful: bool = True) -> None:
         """Ask the child to exit (``graceful``), kill what is left, keep the evidence, remove every temp file.
 
@@ -375,8 +387,9 @@ class ChildProcess:
             self._scan_namespace()
             if graceful and self.proc.poll() is None:
                 try:
-                    self.proc.stdin.write(b'{"op": "exit"}\n')
-                    self.proc.stdin.flush()
+                    if not self._exit_asked:
+                        self.proc.stdin.write(b'{"op": "exit"}\n')
+                        self.proc.stdin.flush()
                     self.proc.wait(timeout=5)
                 except (BrokenPipeError, subprocess.TimeoutExpired, OSError, ValueError):
                     pass

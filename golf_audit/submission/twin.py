@@ -1,0 +1,158 @@
+"""A second sandboxed child for the flip replays: the flips of one scoring function run on two cores.
+
+The child runs the submission single-threaded, so on a machine with two cores one of them idles
+through the replays, which are most of an audit's time. A *twin* child runs the same entry point
+on the same stream with the same seed, concurrently with the first; it is used only when it made
+the same scoring calls and scores the unflipped stream bit for bit like the first child (anything
+else — another order of calls, a nondeterministic score, a crash — and the audit runs on one child,
+as before). The engine's flip chunks then go to whichever child is free; a twin that dies mid-way
+hands its chunk back to the first child, so its crash never becomes a verdict.
+
+``GOLF_AUDIT_REPLAY_WORKERS=1`` switches the twin off (it is off by itself on a one-core machine).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+
+from ..causality.pool import Done, default_workers
+from .runner import ChildFailed, ChildProcess
+
+
+def replay_workers() -> int:
+    """Children the flip replays may use: 2 on a machine with two cores or more, unless switched off."""
+    raw = os.environ.get("GOLF_AUDIT_REPLAY_WORKERS", "").strip()
+    if raw.isdigit():
+        return max(1, min(2, int(raw)))
+    return 2 if default_workers() >= 2 else 1
+
+
+class Setup:
+    """The twin's entry run, started in a thread while the first child runs its own."""
+
+    def __init__(self, twin: ChildProcess, setup: dict[str, Any], timeout_s: float) -> None:
+        self.twin = twin
+        self.ready: dict[str, Any] | None = None
+        self.error = ""
+        self._thread = threading.Thread(target=self._run, args=(setup, timeout_s), daemon=True)
+        self._thread.start()
+
+    def _run(self, setup: dict[str, Any], timeout_s: float) -> None:
+        try:
+            self.ready = self.twin.request(setup, timeout_s=timeout_s)
+        except ChildFailed as exc:
+            self.error = str(exc)
+
+    def result(self, ready: dict[str, Any], timeout_s: float) -> ChildProcess | None:
+        """The twin, when its entry run made the same scoring calls as the first child's (``ready``)."""
+        self._thread.join(timeout_s)
+        if self._thread.is_alive() or self.ready is None or self.twin.proc.poll() is not None:
+            return None
+        return self.twin if _signature(self.ready) == _signature(ready) else None
+
+
+def _signature(ready: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(c.get("name"), c.get("id"), bool(c.get("replayable")), str(c.get("rule")), c.get("error"))
+            for c in ready.get("calls", [])] + [("entry_error", str(ready.get("entry_error")))]
+
+
+def same_scores(a: Any, b: Any) -> bool:
+    """Two runs of the unflipped stream agree bit for bit (what lets their flips be compared)."""
+    return bool(np.array_equal(a.nll, b.nll, equal_nan=True) and np.array_equal(a.count, b.count))
+
+
+class ChildExecutor:
+    """An engine executor: flip chunks run on whichever source's child is free.
+
+    ``sources[0]`` is the first child's source; the engine's baselines run on it inline (the
+    sources' per-run state — scoring units and times — comes from the same child). Threads only
+    wait on pipes, so the GIL is not in the way.
+    """
+
+    def __init__(self, sources: list[Any], chunk_fn: Callable[..., Any]) -> None:
+        self.sources = list(sources)
+        self._max_workers = len(self.sources)
+        self._chunk_fn = chunk_fn
+        self._free: queue.Queue[Any] = queue.Queue()
+        for s in self.sources:
+            self._free.put(s)
+        self._threads = ThreadPoolExecutor(len(self.sources), thread_name_prefix="golf-audit-replay")
+        self.lost_twin = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if fn is not self._chunk_fn:
+            return Done(fn, *args)
+        return self._threads.submit(self._job, fn, args[1:])
+
+    def _job(self, fn: Callable[..., Any], rest: tuple[Any, ...]) -> Any:
+        while True:
+            src = self._free.get()
+            try:
+                out = fn(src, *rest)
+            except ChildFailed:
+                if src is self.sources[0]:
+                    self._free.put(src)
+                    raise
+                self.lost_twin = True  # not given back: the chunk runs again on the first child
+                continue
+            self._free.put(src)
+            return out
+
+    def __enter__(self) -> "ChildExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=True)
+
+
+class TwinSource:
+    """A source whose ``run_many`` shares its streams with a twin child's source.
+
+    ``run`` is the first child's. ``run_many`` first has the twin score the unflipped stream of
+    the last plain ``run`` (while the first child starts on the streams); the twin takes every
+    other stream only when that score is bit-identical, and whatever it did not deliver is run
+    on the first child, so the results never depend on the twin.
+    """
+
+    def __init__(self, primary: Any, twin: Any | None, verified: bool = False) -> None:
+        self.primary = primary
+        self.twin = twin
+        self.verified = verified  # the twin already scored this call's unflipped stream alike (the flip test)
+        self._base: tuple[Any, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.primary, name)
+
+    def run(self, tokens: Any, **kwargs: Any) -> Any:
+        out = self.primary.run(tokens, **kwargs)
+        if not kwargs:
+            self._base = (tokens, out)
+        return out
+
+    def run_many(self, streams: list[Any]) -> list[Any]:
+        results: list[Any] = [None] * len(streams)
+        if self.twin is None or self._base is None or len(streams) < 2:
+            return [self.primary.run(s) for s in streams]
+        base_tokens, base = self._base
+
+        def twin_side() -> None:
+            try:
+                if not self.verified and not same_scores(base, self.twin.run(base_tokens)):
+                    return
+                for k in range(1, len(streams), 2):
+                    results[k] = self.twin.run(streams[k])
+            except ChildFailed:
+                return
+
+        thread = threading.Thread(target=twin_side, daemon=True)
+        thread.start()
+        for k in range(0, len(streams), 2):
+            results[k] = self.primary.run(streams[k])
+        thread.join()
+        return [r if r is not None else self.primary.run(s) for r, s in zip(results, streams)]
