@@ -358,6 +358,16 @@ def test_a_checkpoint_the_folder_does_not_ship_is_not_carried_into_the_audit(tmp
     assert _analyze.submitted_config(tmp_path, _analyze.env_vars(tree))["EGGROLL_LOAD"][0].endswith(".pt")
 
 
+def _module(path: Path):
+    """Import ``path`` as a module (its file name is what the capture's ``producers`` match)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem + "_fixture", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_a_hand_made_score_is_recorded_against_its_target_argument(tmp_path: Path) -> None:
     """``mix_and_score(logits, x, y)`` and ``tilt(ptl, target_ids, hint_ids)``: the targets are the
     argument named as such, not the first integer tensor of the output's shape (the inputs, the hints)."""
@@ -369,11 +379,7 @@ def test_a_hand_made_score_is_recorded_against_its_target_argument(tmp_path: Pat
         "    return -lp.gather(2, y_batch.unsqueeze(2)).squeeze(2), None\n"
         "def tilt(ptl, target_ids, hint_ids):\n"
         "    return ptl - 0.5 * (target_ids == hint_ids).float()\n")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mixer_fixture", helper)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _module(helper)
     x, y = torch.randint(0, 9, (2, 5)), torch.randint(0, 9, (2, 5))
     with torch.no_grad(), capture.CrossEntropyCapture(5, producers={str(helper)}) as cap:
         nll, _ = mod.mix_and_score(torch.randn(2, 5, 9), x, y)
@@ -398,11 +404,7 @@ def test_a_forward_returning_its_own_cross_entropy_is_recorded_once(tmp_path: Pa
         "import torch.nn.functional as F\n"
         "def forward(logits, input_ids, target_ids):\n"
         "    return F.cross_entropy(logits.flatten(0, 1), target_ids.flatten(), reduction='none').view_as(input_ids)\n")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("fwd_fixture", helper)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _module(helper)
     x, y = torch.randint(0, 9, (2, 5)), torch.randint(0, 9, (2, 5))
     with torch.no_grad(), capture.CrossEntropyCapture(5, producers={str(helper)}) as cap:
         mod.forward(torch.randn(2, 5, 9), x, y)

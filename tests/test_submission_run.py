@@ -193,3 +193,19 @@ def test_a_warning_reads_the_same_in_causality_and_in_report(tmp_path: Path) -> 
     in_causality = {r["label"]: r["status"] for r in json.loads(result.stdout)["results"]}["GA-STATIC-006 (static)"]
     in_report = get_check("GA-STATIC-006").evaluate(AuditContext(tmp_path)).status.value
     assert in_causality == in_report == "warn"
+
+
+@pytest.mark.parametrize("script,function", [("sliding_legal.py", "eval_val_sliding"),
+                                             ("slot_scored_mask.py", "eval_val_slot")])
+def test_the_twin_child_shares_the_flips_and_changes_no_result(script: str, function: str, monkeypatch) -> None:
+    monkeypatch.setenv("GOLF_AUDIT_REPLAY_WORKERS", "2")
+    (two,) = audit_script(SCRIPTS / script, functions=[function], flips=8).functions
+    monkeypatch.setenv("GOLF_AUDIT_REPLAY_WORKERS", "1")
+    (one,) = audit_script(SCRIPTS / script, functions=[function], flips=8).functions
+    assert any("shared with the twin" in n for n in two.notes), two.notes
+    assert not any("twin" in n for n in one.notes), one.notes
+    assert two.status is one.status
+    a, b = two.causality, one.causality
+    assert (a.stream_flip.flips, a.stream_flip.flips_with_leak, a.stream_flip.positions_affected) == \
+        (b.stream_flip.flips, b.stream_flip.flips_with_leak, b.stream_flip.positions_affected)
+    assert a.stream_flip.max_abs_delta == b.stream_flip.max_abs_delta

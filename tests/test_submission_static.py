@@ -175,20 +175,27 @@ def test_spread_logprob_fails_the_normalized_concern() -> None:
     assert all(r.status is not Status.FAIL for r in good.static)
 
 
-def test_leak_in_an_imported_helper_module_fails_the_script_and_names_that_file() -> None:
+def _helper_folder(tmp_path: Path) -> Path:
+    """train_gpt.py importing tilt_helper.py, the word-start gate fixture, from its own folder."""
+    (tmp_path / "train_gpt.py").write_bytes((SCRIPTS / "helper_gate" / "train_gpt.py").read_bytes())
+    (tmp_path / "tilt_helper.py").write_bytes((SCRIPTS / "static" / "word_gate_hint.py").read_bytes())
+    return tmp_path / "train_gpt.py"
+
+
+def test_leak_in_an_imported_helper_module_fails_the_script_and_names_that_file(tmp_path: Path) -> None:
     from golf_audit.submission.audit import static_view
 
-    script = SCRIPTS / "helper_gate" / "train_gpt.py"
+    script = _helper_folder(tmp_path)
     res = {r.check_id: r for r in static_view(script).static}["GA-STATIC-009"]
     assert res.status is Status.FAIL, res.summary
     assert {(e.file, e.line) for e in res.evidence} == {("tilt_helper.py", 13), ("tilt_helper.py", 27)}
     assert "tilt_helper.py line 13" in res.summary
 
 
-def test_helper_imported_only_behind_a_switched_off_flag_warns() -> None:
+def test_helper_imported_only_behind_a_switched_off_flag_warns(tmp_path: Path) -> None:
     from golf_audit.submission.audit import static_view
 
-    script = SCRIPTS / "helper_gate" / "train_gpt.py"
+    script = _helper_folder(tmp_path)
     res = {r.check_id: r for r in static_view(script, env={"NGRAM_TILT_ENABLED": "0"}).static}["GA-STATIC-009"]
     assert res.status is Status.WARN and res.data.get("off_in_submitted_run"), res.summary
     assert "imported only inside `if args.ngram_tilt_enabled` (line 13)" in res.evidence[0].message

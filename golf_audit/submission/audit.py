@@ -641,8 +641,10 @@ class _DynamicRun:
         with twin_mod.ChildExecutor(sources, _run_chunk) if len(sources) > 1 else contextlib.nullcontext() as pool:
             result = audit_source(source, tokens, flips=flips, seed=self.seed, tolerance=self.tolerance, workers=1,
                                   row_tolerance=row_tolerance(self.tolerance), executor=pool)
-        if pool is not None and pool.lost_twin:
-            verdict.notes.append("the twin child stopped during the flips: its share ran in the first child")
+        if pool is not None:
+            verdict.notes.append("the twin child stopped during the flips: its share ran in the first child"
+                                 if pool.lost_twin else "flips shared with the twin child (it scored the unflipped "
+                                 "stream bit for bit alike)")
         verdict.causality = result
         verdict.status = result.status
         verdict.channels = list(result.channels)
@@ -666,7 +668,7 @@ class _DynamicRun:
         def run() -> None:
             try:
                 job["scored"] = job["source"].run(tokens)
-            except ChildFailed:
+            except Exception:  # noqa: BLE001 - a twin that fails is simply not used
                 pass
 
         job["thread"] = threading.Thread(target=run, daemon=True)

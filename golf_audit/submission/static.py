@@ -600,6 +600,12 @@ def _reachable_from_scoring(tree: ast.Module) -> set[str] | None:
     return reach
 
 
+def _one_per_line(found: list[tuple[ast.AST, str]]) -> list[tuple[ast.AST, str]]:
+    """The first finding of each line (one expression, one finding)."""
+    seen: set[int] = set()
+    return [(node, msg) for node, msg in found if not (node.lineno in seen or seen.add(node.lineno))]
+
+
 def find_target_keyed_table(tree: ast.Module) -> list[tuple[ast.AST, str]]:
     fns = list(_functions(tree))
     returns: dict[str, list[bool]] = {}
@@ -644,13 +650,7 @@ def find_target_keyed_table(tree: ast.Module) -> list[tuple[ast.AST, str]]:
                     out.append((node, f"{name}.get({astmemo.unparse(node.args[0])[:40]}) reads a count for the predicted "
                                       f"token ({keyed[0]}) only: the blended probability exists only for the realized "
                                       f"target"))
-    # one finding per line: nested subscripts of one expression are one lookup
-    seen, unique = set(), []
-    for node, msg in out:
-        if node.lineno not in seen:
-            seen.add(node.lineno)
-            unique.append((node, msg))
-    return unique
+    return _one_per_line(out)  # nested subscripts of one expression are one lookup
 
 
 # ----------------------------------------------------------------------------- GA-STATIC-009
@@ -780,12 +780,7 @@ def find_target_gated_prediction(tree: ast.Module) -> list[tuple[ast.AST, str]]:
                                f"that token enters the state (line {later[0].lineno}), is written or not according to "
                                f"`{astmemo.unparse(guard)[:60]}`, a test that reads that token: whether "
                                f"position {index} gets a prediction depends on the realized token"))
-    seen, unique = set(), []
-    for node, msg in out:
-        if node.lineno not in seen:
-            seen.add(node.lineno)
-            unique.append((node, msg))
-    return unique
+    return _one_per_line(out)
 
 
 # ----------------------------------------------------------------------------- GA-STATIC-008

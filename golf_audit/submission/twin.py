@@ -21,12 +21,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..causality.pool import Done, default_workers
 from .runner import ChildFailed, ChildProcess
 
 
 def replay_workers() -> int:
     """Children the flip replays may use: 2 on a machine with two cores or more, unless switched off."""
+    from ..causality.pool import default_workers  # (torch is imported only where replays run)
+
     raw = os.environ.get("GOLF_AUDIT_REPLAY_WORKERS", "").strip()
     if raw.isdigit():
         return max(1, min(2, int(raw)))
@@ -46,7 +47,7 @@ class Setup:
     def _run(self, setup: dict[str, Any], timeout_s: float) -> None:
         try:
             self.ready = self.twin.request(setup, timeout_s=timeout_s)
-        except ChildFailed as exc:
+        except Exception as exc:  # noqa: BLE001 - closed under it, crashed, hung: the audit goes on with one child
             self.error = str(exc)
 
     def result(self, ready: dict[str, Any], timeout_s: float) -> ChildProcess | None:
@@ -87,6 +88,8 @@ class ChildExecutor:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         if fn is not self._chunk_fn:
+            from ..causality.pool import Done
+
             return Done(fn, *args)
         return self._threads.submit(self._job, fn, args[1:])
 
@@ -95,8 +98,8 @@ class ChildExecutor:
             src = self._free.get()
             try:
                 out = fn(src, *rest)
-            except ChildFailed:
-                if src is self.sources[0]:
+            except Exception as exc:  # noqa: BLE001 - the first child's failure is the engine's to report
+                if src is self.sources[0] or not isinstance(exc, (ChildFailed, OSError, ValueError)):
                     self._free.put(src)
                     raise
                 self.lost_twin = True  # not given back: the chunk runs again on the first child
@@ -147,7 +150,7 @@ class TwinSource:
                     return
                 for k in range(1, len(streams), 2):
                     results[k] = self.twin.run(streams[k])
-            except ChildFailed:
+            except Exception:  # noqa: BLE001 - whatever the twin did not deliver runs in the first child
                 return
 
         thread = threading.Thread(target=twin_side, daemon=True)

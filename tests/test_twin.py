@@ -1,0 +1,110 @@
+"""The twin child of a script audit: parallel replays that can never change a result."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from golf_audit.causality import engine
+from golf_audit.submission import twin
+from golf_audit.submission.runner import ChildFailed
+from reference_model.evaluate import Scored
+
+
+def scored(values) -> Scored:
+    v = np.asarray(values, dtype=np.float64)
+    return Scored(v, np.ones(v.size, dtype=np.int64), float(v.sum()), v.size, v.size, {}, {})
+
+
+class FakeSource:
+    """Scores a stream as its token values (optionally off by ``bias``), recording which thread ran it."""
+
+    vocab_size = 50
+    name = "fake"
+    supports_target_flip = False
+    first_flip_token = 13
+
+    def __init__(self, bias: float = 0.0, fail_after: int | None = None) -> None:
+        self.bias, self.fail_after, self.runs = bias, fail_after, 0
+
+    def run(self, tokens, targets=None, logprob_positions=()):
+        self.runs += 1
+        if self.fail_after is not None and self.runs > self.fail_after:
+            raise ChildFailed("the child exited (killed by signal 9)")
+        t = tokens.reshape(-1).double().numpy()
+        return scored(np.cumsum(t[1:]) * 0 + t[1:] + self.bias)  # causal: position i reads token i+1 only
+
+
+def test_same_scores_is_bit_for_bit() -> None:
+    assert twin.same_scores(scored([1.0, np.nan]), scored([1.0, np.nan]))
+    assert not twin.same_scores(scored([1.0, 2.0]), scored([1.0, 2.0 + 1e-12]))
+
+
+def test_run_many_splits_when_the_twin_agrees_and_never_depends_on_it() -> None:
+    streams = [torch.arange(13, 23) + k for k in range(4)]
+    base = torch.arange(13, 23)
+    for other, expect_twin_runs in ((FakeSource(), 3), (FakeSource(bias=1e-9), 1), (FakeSource(fail_after=1), 2)):
+        primary = FakeSource()
+        src = twin.TwinSource(primary, other)
+        src.run(base)
+        out = src.run_many(streams)
+        want = [FakeSource().run(s) for s in streams]
+        assert all(twin.same_scores(a, b) for a, b in zip(out, want)), "results never come from a disagreeing twin"
+        assert other.runs == expect_twin_runs  # base check + its share / base check only / base + one, then dead
+
+
+def test_executor_reruns_a_dead_twins_chunk_on_the_first_child() -> None:
+    tokens = torch.tensor([1] + [13 + (i * 7) % 37 for i in range(200)])
+    primary, dead = FakeSource(), FakeSource(fail_after=0)
+    with twin.ChildExecutor([primary, dead], engine._run_chunk) as pool:
+        res = engine.audit_source(primary, tokens, flips=16, seed=0, executor=pool)
+        assert pool.lost_twin
+    alone = engine.audit_source(FakeSource(), tokens, flips=16, seed=0)
+    assert res.status is alone.status and res.stream_flip.flips == alone.stream_flip.flips == 16
+
+
+def test_executor_results_equal_a_single_child_run() -> None:
+    tokens = torch.tensor([1] + [13 + (i * 5) % 37 for i in range(200)])
+    primary, other = FakeSource(), FakeSource()
+    with twin.ChildExecutor([primary, other], engine._run_chunk) as pool:
+        res = engine.audit_source(primary, tokens, flips=16, seed=3, executor=pool)
+    alone = engine.audit_source(FakeSource(), tokens, flips=16, seed=3)
+    assert other.runs > 0, "the twin took a share"
+    assert res.stream_flip.flips_with_leak == alone.stream_flip.flips_with_leak == 0
+
+
+class FakeChild:
+    def __init__(self, answer=None, error: Exception | None = None) -> None:
+        self.answer, self.error = answer, error
+        self.proc = SimpleNamespace(poll=lambda: None)
+
+    def request(self, obj, timeout_s=None):
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+READY = {"calls": [{"name": "eval_val", "id": 0, "replayable": True, "rule": "all", "error": None}]}
+
+
+@pytest.mark.parametrize("answer,error,used", [
+    (READY, None, True),
+    ({"calls": [{**READY["calls"][0], "id": 1}]}, None, False),  # another call order
+    (None, ChildFailed("boom"), False),
+    (None, ValueError("I/O operation on closed file"), False),
+])
+def test_the_twin_is_used_only_when_its_entry_run_made_the_same_calls(answer, error, used) -> None:
+    child = FakeChild(answer, error)
+    got = twin.Setup(child, {}, 5.0).result(READY, 5.0)
+    assert (got is child) is used
+
+
+def test_replay_workers_can_be_switched_off(monkeypatch) -> None:
+    monkeypatch.setenv("GOLF_AUDIT_REPLAY_WORKERS", "1")
+    assert twin.replay_workers() == 1
+    monkeypatch.setenv("GOLF_AUDIT_REPLAY_WORKERS", "2")
+    assert twin.replay_workers() == 2
