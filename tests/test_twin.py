@@ -36,7 +36,7 @@ class FakeSource:
         if self.fail_after is not None and self.runs > self.fail_after:
             raise ChildFailed("the child exited (killed by signal 9)")
         t = tokens.reshape(-1).double().numpy()
-        return scored(np.cumsum(t[1:]) * 0 + t[1:] + self.bias)  # causal: position i reads token i+1 only
+        return scored(0.5 * t[:-1] + t[1:] + self.bias)  # a bigram: position i reads tokens i and i+1
 
 
 def test_same_scores_is_bit_for_bit() -> None:
@@ -108,3 +108,32 @@ def test_replay_workers_can_be_switched_off(monkeypatch) -> None:
     assert twin.replay_workers() == 1
     monkeypatch.setenv("GOLF_AUDIT_REPLAY_WORKERS", "2")
     assert twin.replay_workers() == 2
+
+
+class DriftingSource(FakeSource):
+    """Agrees with the first child on the unflipped stream, then drifts by a float-level amount."""
+
+    def run(self, tokens, targets=None, logprob_positions=()):
+        out = super().run(tokens, targets, logprob_positions)
+        if self.runs > 1:
+            out.nll[:] += 6e-5
+        return out
+
+
+def test_a_change_only_the_twin_sees_is_run_again_in_the_first_child() -> None:
+    tokens = torch.tensor([1] + [13 + (i * 5) % 37 for i in range(200)])
+    primary, drifting = FakeSource(), DriftingSource()
+    with twin.ChildExecutor([primary, drifting], engine._run_chunk) as pool:
+        res = engine.audit_source(primary, tokens, flips=16, seed=3, executor=pool)
+    assert res.stream_flip.flips_with_leak == 0 and res.status.value == "pass", res.summary
+    assert pool.rechecked >= 1
+
+
+def test_doc_flip_results_from_the_twin_are_confirmed_by_the_first_child() -> None:
+    from golf_audit.causality.docflip import doc_flip_test
+
+    tokens = torch.tensor(([1] + [13 + (i * 3) % 37 for i in range(40)]) * 4)
+    src = twin.TwinSource(FakeSource(), DriftingSource())
+    res = doc_flip_test(src, tokens, 1, 13, 50, 1e-9)
+    assert res.status == "pass", res.summary
+    assert src._from_twin and src.twin.runs >= 2, "the twin took a stream, and its change was not believed"

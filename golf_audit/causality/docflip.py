@@ -112,7 +112,9 @@ def doc_flip_test(source: Any, tokens: torch.Tensor, bos_id: int, first_normal: 
     # a source that can run several streams at once (two children) does; the results are the same
     many = getattr(source, "run_many", None)
     afters = many([f for _, _, f in streams]) if many is not None else [source.run(f) for _, _, f in streams]
-    for (bos, idx, flipped), after in zip(streams, afters):
+    recheck = getattr(source, "recheck", None)  # a result from a second child: its change needs the first's word
+
+    def compare(bos: int, after: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         end = min(ends[bos], base.nll.size)
         t = np.arange(bos, end)  # targets of document k: from its BOS position on
         t = t[scored[t] & (after.count[t] > 0)]
@@ -120,7 +122,13 @@ def doc_flip_test(source: Any, tokens: torch.Tensor, bos_id: int, first_normal: 
             # scored after document k-1's end was: adaptation on scored tokens may carry it (score-first TTT)
             t = t[order[t] <= order[bos - 1]]
         delta = np.abs(np.nan_to_num(after.nll[t]) - np.nan_to_num(base.nll[t]))
-        moved = t[delta > tolerance]
+        return t, delta, t[delta > tolerance]
+
+    for (bos, idx, flipped), after in zip(streams, afters):
+        t, delta, moved = compare(bos, after)
+        if moved.size and recheck is not None and recheck(after):
+            after = source.confirm(flipped)
+            t, delta, moved = compare(bos, after)
         control = bos - 1
         control_moved = bool(scored[control] and abs(after.nll[control] - base.nll[control]) > tolerance)
         pairs.append(DocPair(bos, idx, int(t.size), int(moved.size), float(delta.max(initial=0.0)),

@@ -54,6 +54,7 @@ MIN_FLIPS = 8  # fewer flips than this is not a flip test
 DEFAULT_BUDGET_S = 30.0  # seconds of replays for all flip tests together (the entry run is extra)
 TIME_TARGET_S = 55.0  # one script's whole audit on 2 cores: the replay budget shrinks to keep it
 MIN_REPLAY_S = 8.0
+TWIN_WAIT_S = 10.0  # the least the audit waits for the twin's entry run once the first child's is done
 DOC_RESERVE_S = 3.0
 PIPELINE_FLIPS = 4
 # A submission runs in float32 and its rows are rebuilt in float64 from float32 logits: one
@@ -511,8 +512,12 @@ class _DynamicRun:
             if ready.get("entry_error"):
                 entry.update(error=ready["entry_error"]["error"], line=ready["entry_error"]["line"])
             calls = ready["calls"]
-            # the twin's entry run went on beside this one: it is used when it made the same calls
-            self.twin = twin_setup.result(ready, self.setup_timeout_s) if twin_setup is not None else None
+            # the twin's entry run went on beside this one: it is used when it made the same calls, and
+            # waited for a little only (a twin far behind would cost more than it saves)
+            if twin_setup is not None:
+                self.twin = twin_setup.result(ready, max(TWIN_WAIT_S, 0.5 * (time.perf_counter() - t_open)))
+                if self.twin is None:
+                    twin.close(graceful=False)
             coverage = {k: set(v) for k, v in ready.get("coverage", {}).items()}
             verdicts = []
             chosen = self._choose(calls, entry)
@@ -551,8 +556,6 @@ class _DynamicRun:
 
     def _twin_child(self) -> Any:
         """The second child for the replays (see ``twin``), or a context giving None."""
-        import contextlib
-
         if twin_mod.replay_workers() < 2:
             return contextlib.nullcontext(None)
         return open_child(self.script, self.src.run, python=self.python, timeout_s=self.run_timeout_s,
@@ -638,13 +641,15 @@ class _DynamicRun:
                                  "byte count (a byte-accounting question: GA-BPB)")
         from ..causality.engine import _run_chunk
 
-        with twin_mod.ChildExecutor(sources, _run_chunk) if len(sources) > 1 else contextlib.nullcontext() as pool:
+        with twin_mod.ChildExecutor(sources, _run_chunk, row_tolerance(self.tolerance)) if len(sources) > 1 \
+                else contextlib.nullcontext() as pool:
             result = audit_source(source, tokens, flips=flips, seed=self.seed, tolerance=self.tolerance, workers=1,
                                   row_tolerance=row_tolerance(self.tolerance), executor=pool)
         if pool is not None:
             verdict.notes.append("the twin child stopped during the flips: its share ran in the first child"
                                  if pool.lost_twin else "flips shared with the twin child (it scored the unflipped "
-                                 "stream bit for bit alike)")
+                                 "stream bit for bit alike; a change it saw is only counted as the first child "
+                                 f"sees it: {pool.rechecked} chunk(s) run again there)")
         verdict.causality = result
         verdict.status = result.status
         verdict.channels = list(result.channels)

@@ -83,7 +83,7 @@ def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tok
     streams shared with ``twin``, a second child that ran the same entry point, when given).
 
     ``known``: call id -> (its score of the unflipped stream, whether the twin scored it alike),
-    from the flip tests: that run is not repeated.
+    from the flip tests: a twin known to agree is not checked again.
     """
     claims = isolation_claims(tree)
     data: dict[str, Any] = {"decided_by": "dynamic"}
@@ -116,9 +116,9 @@ def _one(child: ChildProcess, script: str, reported: dict[str, Any], tokens: tor
          known: tuple[Any, bool] | None = None) -> CheckResult:
     data = dict(data, function=reported["name"])
     evidence: list[Evidence] = []
+    # the unflipped stream is scored afresh, right before the flipped ones: a base from before the
+    # flip tests would compare across many replays
     primary = ScriptSource(child, int(reported["id"]), vocab, reported["name"])
-    if known is not None:
-        primary.prime(tokens, known[0])
     source = TwinSource(primary, ScriptSource(twin, int(reported["id"]), vocab, reported["name"])
                         if twin is not None and twin.proc.poll() is None else None,
                         verified=known is not None and known[1])

@@ -76,14 +76,17 @@ class ChildExecutor:
     wait on pipes, so the GIL is not in the way.
     """
 
-    def __init__(self, sources: list[Any], chunk_fn: Callable[..., Any]) -> None:
+    def __init__(self, sources: list[Any], chunk_fn: Callable[..., Any], row_tolerance: float = 0.0) -> None:
         self.sources = list(sources)
         self._max_workers = len(self.sources)
         self._chunk_fn = chunk_fn
+        self._row_tolerance = row_tolerance
+        self.rechecked = 0  # twin chunks that saw a change and were run again in the first child
         self._free: queue.Queue[Any] = queue.Queue()
         for s in self.sources:
             self._free.put(s)
         self._threads = ThreadPoolExecutor(len(self.sources), thread_name_prefix="golf-audit-replay")
+        self._locks = {id(src): threading.Lock() for src in self.sources}
         self.lost_twin = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -93,19 +96,34 @@ class ChildExecutor:
             return Done(fn, *args)
         return self._threads.submit(self._job, fn, args[1:])
 
+    def _run_on(self, src: Any, fn: Callable[..., Any], rest: tuple[Any, ...]) -> Any:
+        with self._locks[id(src)]:  # one request at a time per child
+            return fn(src, *rest)
+
     def _job(self, fn: Callable[..., Any], rest: tuple[Any, ...]) -> Any:
-        while True:
-            src = self._free.get()
-            try:
-                out = fn(src, *rest)
-            except Exception as exc:  # noqa: BLE001 - the first child's failure is the engine's to report
-                if src is self.sources[0] or not isinstance(exc, (ChildFailed, OSError, ValueError)):
-                    self._free.put(src)
-                    raise
-                self.lost_twin = True  # not given back: the chunk runs again on the first child
-                continue
-            self._free.put(src)
-            return out
+        first = self.sources[0]
+        src = self._free.get()
+        try:
+            out = self._run_on(src, fn, rest)
+        except Exception as exc:  # noqa: BLE001 - the first child's failure is the engine's to report
+            if src is first or not isinstance(exc, (ChildFailed, OSError, ValueError)):
+                self._free.put(src)
+                raise
+            self.lost_twin = True  # the twin is not given back: its chunk, and every later one, run in the first
+            return self._run_on(first, fn, rest)
+        self._free.put(src)
+        if src is not first and self._moved(out):
+            # Only the first child's word counts for a change: two processes agree bit for bit on
+            # the unflipped stream, but nothing proves they stay so (float sums may follow memory
+            # layout), so what the twin saw moving is run again in the first child.
+            self.rechecked += 1
+            return self._run_on(first, fn, rest)
+        return out
+
+    def _moved(self, out: Any) -> bool:
+        records = out[0] if isinstance(out, tuple) and out else []
+        return any(r.stream_pos or (r.stream_row_delta is not None and r.stream_row_delta > self._row_tolerance)
+                   for r in records)
 
     def __enter__(self) -> "ChildExecutor":
         return self
@@ -120,7 +138,8 @@ class TwinSource:
     ``run`` is the first child's. ``run_many`` first has the twin score the unflipped stream of
     the last plain ``run`` (while the first child starts on the streams); the twin takes every
     other stream only when that score is bit-identical, and whatever it did not deliver is run
-    on the first child, so the results never depend on the twin.
+    on the first child. A twin's result that shows a change is run again in the first child
+    (``recheck``/``confirm``), so a verdict never rests on the twin.
     """
 
     def __init__(self, primary: Any, twin: Any | None, verified: bool = False) -> None:
@@ -128,6 +147,7 @@ class TwinSource:
         self.twin = twin
         self.verified = verified  # the twin already scored this call's unflipped stream alike (the flip test)
         self._base: tuple[Any, Any] | None = None
+        self._from_twin: set[int] = set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.primary, name)
@@ -150,6 +170,7 @@ class TwinSource:
                     return
                 for k in range(1, len(streams), 2):
                     results[k] = self.twin.run(streams[k])
+                    self._from_twin.add(id(results[k]))
             except Exception:  # noqa: BLE001 - whatever the twin did not deliver runs in the first child
                 return
 
@@ -159,3 +180,11 @@ class TwinSource:
             results[k] = self.primary.run(streams[k])
         thread.join()
         return [r if r is not None else self.primary.run(s) for r, s in zip(results, streams)]
+
+    def recheck(self, result: Any) -> bool:
+        """``result`` came from the twin: a change in it is counted only once the first child sees it."""
+        return id(result) in self._from_twin
+
+    def confirm(self, stream: Any) -> Any:
+        """The first child's score of ``stream`` (for a twin's result that showed a change)."""
+        return self.primary.run(stream)
