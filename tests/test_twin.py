@@ -99,7 +99,7 @@ READY = {"calls": [{"name": "eval_val", "id": 0, "replayable": True, "rule": "al
 ])
 def test_the_twin_is_used_only_when_its_entry_run_made_the_same_calls(answer, error, used) -> None:
     child = FakeChild(answer, error)
-    got = twin.Setup(child, {}, 5.0).result(READY, 5.0)
+    got = twin.Setup(child, {}, 5.0).twin_if_same(READY, 5.0)
     assert (got is child) is used
 
 

@@ -485,7 +485,7 @@ class _DynamicRun:
         self.memory_bytes, self.budget_s, self.pipeline_mode, self.say = memory_bytes, budget_s, pipeline, say
         self.vocab = analyze.default_vocab(self.variables)
         self.twin: ChildProcess | None = None  # the replays' second child, once its entry run matched
-        self.known: dict[int, tuple[Any, bool]] = {}  # call id -> (unflipped score, the twin scored it alike)
+        self.twin_agrees: set[int] = set()  # call ids whose unflipped score the twin matched bit for bit
 
     def execute(self) -> tuple[list[FunctionVerdict], list[CheckResult], dict[str, Any]]:
         from . import cover, doccheck
@@ -515,7 +515,7 @@ class _DynamicRun:
             # the twin's entry run went on beside this one: it is used when it made the same calls, and
             # waited for a little only (a twin far behind would cost more than it saves)
             if twin_setup is not None:
-                self.twin = twin_setup.result(ready, max(TWIN_WAIT_S, 0.5 * (time.perf_counter() - t_open)))
+                self.twin = twin_setup.twin_if_same(ready, max(TWIN_WAIT_S, 0.5 * (time.perf_counter() - t_open)))
                 if self.twin is None:
                     twin.close(graceful=False)
             coverage = {k: set(v) for k, v in ready.get("coverage", {}).items()}
@@ -548,7 +548,7 @@ class _DynamicRun:
                 verdicts.append(self._pipeline(child, calls, tokens, entry))
             if child.proc.poll() is None:
                 checks.append(doccheck.doc_check(child, self.script.name, calls, tokens, self.tree, self.vocab,
-                                                 self.tolerance, self.twin, self.known))
+                                                 self.tolerance, self.twin, self.twin_agrees))
             for c in (child, twin):  # both wind down at once
                 if c is not None:
                     c.ask_exit()
@@ -632,7 +632,8 @@ class _DynamicRun:
         per_run = max(per_run, control.get("seconds", per_run), 1e-3)
         sources = [source] + twins
         source.prime(tokens, base)
-        self.known[int(call["id"])] = (base, bool(twins))
+        if twins:
+            self.twin_agrees.add(int(call["id"]))
         flips = max(MIN_FLIPS, min(self.flips, int(budget * len(sources) / per_run) - 2))
         if flips < self.flips:
             verdict.notes.append(f"{flips} flips (of {self.flips} asked) to fit the time budget: {per_run:.2f} s per run")
@@ -660,38 +661,28 @@ class _DynamicRun:
         return verdict
 
     def _start_twin_base(self, fn: analyze.ScoringFunction, call: dict[str, Any], tokens: torch.Tensor) -> Any:
-        """The twin's replay of the same call on the unflipped stream, started in a thread (None: no twin)."""
-        import threading
-
+        """The twin's replay of the same call on the unflipped stream, in the background (None: no twin)."""
         from .script_source import ScriptSource
 
         twin = self.twin
         if twin is None or twin.proc.poll() is not None:
             return None
-        job: dict[str, Any] = {"source": ScriptSource(twin, int(call["id"]), self.vocab, fn.name)}
-
-        def run() -> None:
-            try:
-                job["scored"] = job["source"].run(tokens)
-            except Exception:  # noqa: BLE001 - a twin that fails is simply not used
-                pass
-
-        job["thread"] = threading.Thread(target=run, daemon=True)
-        job["thread"].start()
-        return job
+        other = ScriptSource(twin, int(call["id"]), self.vocab, fn.name)
+        return other, twin_mod.Background(lambda: other.run(tokens))
 
     def _twin_source(self, job: Any, base: Any, verdict: FunctionVerdict) -> list[Any]:
         """The twin's source, when it scored the unflipped stream bit for bit like the first child."""
         if job is None:
             return []
-        job["thread"].join(self.run_timeout_s)
-        if job["thread"].is_alive() or "scored" not in job:
+        other, run = job
+        scored = run.result(self.run_timeout_s)
+        if scored is None:
             self.twin = None  # hung or failed: not asked again
             return []
         if base is None:
             return []
-        if twin_mod.same_scores(base, job["scored"]):
-            return [job["source"]]
+        if twin_mod.same_scores(base, scored):
+            return [other]
         verdict.notes.append("the twin child scored the unflipped stream differently: the flips ran in one child")
         return []
 

@@ -78,12 +78,12 @@ def doc_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tokens: torch.Tensor, tree: ast.Module,
               vocab: int, tolerance: float, twin: ChildProcess | None = None,
-              known: dict[int, tuple[Any, bool]] | None = None) -> CheckResult:
+              twin_agrees: set[int] | None = None) -> CheckResult:
     """GA-DOC-001 over the scoring calls ``doc_calls`` picks (summaries from the child; the flipped
     streams shared with ``twin``, a second child that ran the same entry point, when given).
 
-    ``known``: call id -> (its score of the unflipped stream, whether the twin scored it alike),
-    from the flip tests: a twin known to agree is not checked again.
+    ``twin_agrees``: the call ids whose unflipped score the twin matched in the flip tests: there
+    it is not checked again.
     """
     claims = isolation_claims(tree)
     data: dict[str, Any] = {"decided_by": "dynamic"}
@@ -98,7 +98,7 @@ def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tok
                            "themselves (the BOS-aware code is elsewhere in the script)", [], data)
         return _result(Status.ERROR, "cannot conclude: no scoring call was captured", [], data)
     evidence = [Evidence(f"claims isolation: {what}", file=script, line=line) for line, what in claims[:4]]
-    results = [(c, _one(child, script, c, tokens, vocab, tolerance, data, twin, (known or {}).get(int(c["id"]))))
+    results = [(c, _one(child, script, c, tokens, vocab, tolerance, data, twin, int(c["id"]) in (twin_agrees or ())))
                for c in picked]
     statuses = [r.status for _, r in results]
     for c, r in results:
@@ -113,7 +113,7 @@ def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tok
 
 def _one(child: ChildProcess, script: str, reported: dict[str, Any], tokens: torch.Tensor, vocab: int,
          tolerance: float, data: dict[str, Any], twin: ChildProcess | None = None,
-         known: tuple[Any, bool] | None = None) -> CheckResult:
+         twin_agrees: bool = False) -> CheckResult:
     data = dict(data, function=reported["name"])
     evidence: list[Evidence] = []
     # the unflipped stream is scored afresh, right before the flipped ones: a base from before the
@@ -121,7 +121,7 @@ def _one(child: ChildProcess, script: str, reported: dict[str, Any], tokens: tor
     primary = ScriptSource(child, int(reported["id"]), vocab, reported["name"])
     source = TwinSource(primary, ScriptSource(twin, int(reported["id"]), vocab, reported["name"])
                         if twin is not None and twin.proc.poll() is None else None,
-                        verified=known is not None and known[1])
+                        verified=twin_agrees)
 
     def trace(base: torch.Tensor, flipped: torch.Tensor, positions: list[int]) -> str:
         try:

@@ -363,7 +363,7 @@ class ChildProcess:
 
     def ask_exit(self) -> None:
         """Ask the child to exit without waiting (several children then wind down together)."""
-        if self._closed or self._exit_asked or self.proc.poll() is not None:
+        if self._exit_asked or self.proc.poll() is not None:
             return
         try:
             self.proc.stdin.write(b'{"op": "exit"}\n')
@@ -387,9 +387,7 @@ class ChildProcess:
             self._scan_namespace()
             if graceful and self.proc.poll() is None:
                 try:
-                    if not self._exit_asked:
-                        self.proc.stdin.write(b'{"op": "exit"}\n')
-                        self.proc.stdin.flush()
+                    self.ask_exit()
                     self.proc.wait(timeout=5)
                 except (BrokenPipeError, subprocess.TimeoutExpired, OSError, ValueError):
                     pass

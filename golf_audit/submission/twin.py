@@ -34,28 +34,41 @@ def replay_workers() -> int:
     return 2 if default_workers() >= 2 else 1
 
 
-class Setup:
-    """The twin's entry run, started in a thread while the first child runs its own."""
+class Background:
+    """``fn()`` in a daemon thread; ``result(wait_s)`` is its value, or None when it failed or is late.
+
+    Whatever the twin does wrong (crashes, hangs, is closed under it) makes it unused, never an error.
+    """
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self._value = fn()
+        except Exception:  # noqa: BLE001 - see the class docstring
+            self._value = None
+
+    def result(self, wait_s: float) -> Any:
+        self._thread.join(wait_s)
+        return None if self._thread.is_alive() else self._value
+
+
+class Setup(Background):
+    """The twin's entry run, started while the first child runs its own."""
 
     def __init__(self, twin: ChildProcess, setup: dict[str, Any], timeout_s: float) -> None:
         self.twin = twin
-        self.ready: dict[str, Any] | None = None
-        self.error = ""
-        self._thread = threading.Thread(target=self._run, args=(setup, timeout_s), daemon=True)
-        self._thread.start()
+        super().__init__(lambda: twin.request(setup, timeout_s=timeout_s))
 
-    def _run(self, setup: dict[str, Any], timeout_s: float) -> None:
-        try:
-            self.ready = self.twin.request(setup, timeout_s=timeout_s)
-        except Exception as exc:  # noqa: BLE001 - closed under it, crashed, hung: the audit goes on with one child
-            self.error = str(exc)
-
-    def result(self, ready: dict[str, Any], timeout_s: float) -> ChildProcess | None:
+    def twin_if_same(self, ready: dict[str, Any], wait_s: float) -> ChildProcess | None:
         """The twin, when its entry run made the same scoring calls as the first child's (``ready``)."""
-        self._thread.join(timeout_s)
-        if self._thread.is_alive() or self.ready is None or self.twin.proc.poll() is not None:
+        mine = self.result(wait_s)
+        if mine is None or self.twin.proc.poll() is not None:
             return None
-        return self.twin if _signature(self.ready) == _signature(ready) else None
+        return self.twin if _signature(mine) == _signature(ready) else None
 
 
 def _signature(ready: dict[str, Any]) -> list[tuple[Any, ...]]:
