@@ -208,3 +208,13 @@ def test_every_leak_check_fails_a_named_concern() -> None:
         if spec.leak:
             want = "normalized" if "normalized" in spec.rule else "causal"
             assert STATIC_CONCERN.get(spec.check_id) == want, spec.check_id
+
+
+def test_a_helper_module_that_does_not_parse_is_an_error_never_a_silent_pass(tmp_path: Path) -> None:
+    from golf_audit.submission.audit import static_view
+
+    script = _helper_folder(tmp_path)
+    (tmp_path / "tilt_helper.py").write_text("def broken(:\n    return\n")
+    res = {r.check_id: r for r in static_view(script).static}
+    assert res["GA-STATIC-HELPER"].status is Status.ERROR
+    assert "tilt_helper.py: cannot be parsed" in res["GA-STATIC-HELPER"].summary
