@@ -70,3 +70,50 @@ def test_a_failed_script_audit_is_headed_by_the_concern_that_failed() -> None:
     assert report.concern_text.startswith("not normalized")
     audit.concerns["normalized"] = ConcernVerdict("normalized", Status.PASS, "ok", "static")
     assert concern_text(audit) == ""  # nothing failed: the generic summary stands
+
+
+def _two_function_audit(reported_status: Status):
+    """A script audit: eval_val (a diagnostic) could not be audited; eval_val_sliding is the reported score."""
+    from pathlib import Path
+
+    from golf_audit.causality.results import CausalityResult
+    from golf_audit.submission.audit import FunctionVerdict, ScriptText, _combine
+
+    diag = FunctionVerdict("eval_val", 10, Status.ERROR, "capture refused: captured NLLs do not reproduce the "
+                           "function's val_loss")
+    sliding = FunctionVerdict("eval_val_sliding", 40, reported_status, "causal: 8 flips left every earlier score "
+                              "unchanged", reported=True,
+                              causality=CausalityResult("eval_val_sliding", reported_status, "causal")
+                              if reported_status is not Status.ERROR else None)
+    src = ScriptText(Path("train_gpt.py"), "", "", 0, [])
+    return _combine("train_gpt.py", [diag, sliding], [], src, {}, 665, 1e-9, 1.0)
+
+
+def test_a_diagnostic_that_could_not_be_audited_does_not_decide_beside_a_reported_score_that_passed() -> None:
+    """The report's verdict and exit code are the audit's, by concern; the diagnostic stays shown."""
+    from golf_audit.checks.collect import dynamic_outcome
+    from golf_audit.submission.report import to_causality_report
+
+    audit = _two_function_audit(Status.PASS)
+    assert audit.status is Status.PASS and audit.concerns["causal"].status is Status.PASS
+    assert "not audited (the reported score does not come from it): eval_val: capture refused" in audit.summary
+    report = to_causality_report(audit, flips=8, seed=0, norm_tolerance=1e-4)
+    assert report.verdict is Status.PASS and report.exit_code() == 0
+    assert report.summary() == audit.summary
+    shown = {s.label: s.result.status for s in report.subjects}
+    assert shown["eval_val"] is Status.ERROR  # never shown as passed
+    outcome = dynamic_outcome(audit, "causality")
+    assert outcome.status is Status.WARN
+    assert any("eval_val: not audited" in e.message for e in outcome.evidence)
+
+
+def test_the_reported_score_that_could_not_be_audited_is_an_error_whatever_else_passed() -> None:
+    from golf_audit.checks.collect import dynamic_outcome
+    from golf_audit.submission.report import to_causality_report
+
+    audit = _two_function_audit(Status.ERROR)
+    assert audit.status is Status.ERROR
+    report = to_causality_report(audit, flips=8, seed=0, norm_tolerance=1e-4)
+    assert report.verdict is Status.ERROR and report.exit_code() == 2
+    assert report.summary().startswith("cannot conclude: ")
+    assert dynamic_outcome(audit, "causality").status is Status.ERROR

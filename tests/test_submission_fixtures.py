@@ -12,6 +12,7 @@ import pytest
 from golf_audit.causality import DEFAULT_FLIPS
 from golf_audit.findings import Status
 from golf_audit.submission.audit import audit_script
+from golf_audit.submission.report import to_causality_report
 
 SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
 P, F, E = Status.PASS, Status.FAIL, Status.ERROR
@@ -21,6 +22,7 @@ INLINE = "inline block main:348 if args.slot_enabled"
 EXPECTED = {
     "sliding_legal.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
     "exec_indirect.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
+    "diagnostic_regularized.py": (P, "dynamic+static", {"eval_val": E, "eval_val_sliding": P}, {}),
     "network_unused_env.py": (P, "dynamic+static", {"eval_val": P, "eval_val_sliding": P}, {}),
     "slot_context_window.py": (P, "dynamic+static", {"eval_val_slot": P}, {}),
     "ttt_score_first.py": (P, "dynamic+static", {"eval_val_ttt": P}, {}),
@@ -46,6 +48,9 @@ def test_fixture_verdict(name: str) -> None:
     audit = audit_script(SCRIPTS / name, flips=DEFAULT_FLIPS, run_timeout_s=10, setup_timeout_s=60)
     found = {v.name: v for v in audit.functions}
     assert audit.status is status and audit.decided_by == decided_by, audit.summary
+    # the command's verdict is the audit's: a diagnostic that could not be audited does not decide
+    report = to_causality_report(audit, flips=DEFAULT_FLIPS, seed=0, norm_tolerance=1e-4)
+    assert report.verdict is status and report.exit_code() == {P: 0, F: 1, E: 2}[status], report.summary()
     for fn, want in functions.items():
         assert found[fn].status is want, (fn, found[fn].summary)
     for fn, channel in channels.items():

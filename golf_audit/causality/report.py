@@ -165,6 +165,10 @@ class CausalityReport:
     wall_seconds: float = 0.0
     # script mode: the failing concerns in words ("not normalized: …"), set by the submission audit
     concern_text: str = ""
+    # script mode: the submission audit's verdict and headline, by concern (a diagnostic eval that
+    # could not be audited beside a reported score that passed stays shown, and is not decisive)
+    decided: Status | None = None
+    decided_text: str = ""
 
     @property
     def verdict(self) -> Status:
@@ -172,6 +176,8 @@ class CausalityReport:
         statuses = [s.result.status for s in self.subjects]
         if self.mode == "script" and Status.FAIL in statuses:  # a static leak fails even if the dynamic run errored
             return Status.FAIL
+        if self.mode == "script" and self.decided is not None:
+            return self.decided
         if self.mode == "script":  # warnings, not-exercised and not-applicable subjects are shown, not decisive
             statuses = [s for s in statuses if s in (Status.PASS, Status.FAIL, Status.ERROR)]
         if Status.ERROR in statuses or not statuses:
@@ -196,10 +202,13 @@ class CausalityReport:
             return text
         fails = [s.label for s in self.subjects if s.result.status is Status.FAIL]
         if self.verdict is Status.ERROR:
-            return "cannot conclude: " + "; ".join(s.result.summary.removeprefix("cannot conclude: ")
-                                                   for s in self.subjects if s.result.status is Status.ERROR)
+            errors = [s.result.summary.removeprefix("cannot conclude: ") for s in self.subjects
+                      if s.result.status is Status.ERROR]
+            return "cannot conclude: " + "; ".join(errors) if errors else self.decided_text or "cannot conclude"
         if fails and self.concern_text:
             return self.concern_text
+        if self.decided is Status.PASS and self.decided_text:
+            return self.decided_text
         return f"not causal: {', '.join(fails)}" if fails else f"{n} evaluator{'s' * (n != 1)} causal"
 
     def to_json(self) -> CausalityReportJSON:

@@ -791,9 +791,26 @@ def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[Ch
         summary = (f"causal: {len(ran)} scoring function(s) passed the flip tests"
                    + (", and the pipeline test" if any(v.kind == "pipeline" for v in verdicts) else "")
                    + "; no static leak pattern was found")
+        aside = diagnostic_errors(verdicts)
+        if aside:
+            summary += "; not audited (the reported score does not come from it): " + "; ".join(
+                f"{v.name}: {v.summary}" for v in aside)
     return SubmissionAudit(path, status, summary, decided if status is not Status.ERROR else "error", verdicts,
                            static_results, src.layers, src.followed, env, stream_tokens, tolerance, seconds, concerns,
                            src.compat, entry or {}, checks)
+
+
+def diagnostic_errors(verdicts: list[FunctionVerdict]) -> list[FunctionVerdict]:
+    """The functions that could not be audited, when none of them decides the verdict.
+
+    That is when the function the reported score comes from (the entry point's last scoring
+    call, run to the end) passed: the others are diagnostics (a mid-training eval, a
+    temperature search on training tokens, a loss with a regularizer added) whose numbers are
+    not the claim. They are shown as not audited, never as passed. Empty otherwise.
+    """
+    errors = [v for v in verdicts if v.status is Status.ERROR]
+    reported_passed = any(v.reported and v.status is Status.PASS for v in verdicts)
+    return errors if reported_passed else []
 
 
 def _concerns(path: str, verdicts: list[FunctionVerdict], static_results: list[CheckResult],
@@ -820,8 +837,7 @@ def _concerns(path: str, verdicts: list[FunctionVerdict], static_results: list[C
         errors = [v for v in verdicts if v.status is Status.ERROR]
         passed = [v for v in verdicts if v.status is Status.PASS]
         decisive = [v for v in passed if v.reported or v.kind == "pipeline"]
-        if errors and any(v.reported for v in passed):
-            # the reported score's function passed; the others are diagnostics the score does not come from
+        if errors and diagnostic_errors(verdicts):
             out[concern] = ConcernVerdict(concern, Status.PASS, f"the reported score's function passed "
                                           f"({', '.join(v.name for v in decisive)}); not audited: " + "; ".join(
                                               f"{v.name}: {v.summary}" for v in errors), "dynamic+static",

@@ -87,6 +87,7 @@ def to_causality_report(audit: SubmissionAudit, flips: int, seed: int, norm_tole
                              dict(sorted(audit.env.items())), flips, seed, audit.tolerance, norm_tolerance, 1,
                              subjects, audit.seconds)
     report.concern_text = concern_text(audit)
+    report.decided, report.decided_text = audit.status, audit.summary
     return report
 
 
