@@ -56,6 +56,26 @@ def test_tiny_configuration_keeps_derived_sizes_consistent() -> None:
     assert "SLOT_ENABLED" not in env, "a flag nobody set keeps its default"
 
 
+DEEP = HP.replace('    ve_layers = os.environ.get("VE_LAYERS", "9,10")\n', "")
+
+
+@pytest.mark.parametrize("extra,submitted,shallow", [
+    ("", {}, True),  # NUM_LAYERS is the only layer variable: shrunk
+    ('    eggroll_layers = int(os.environ.get("EGGROLL_LAYERS", 0))\n', {}, True),  # 0: off
+    ('    parallel_residual = os.environ.get("PARALLEL_RESIDUAL", "0")\n', {}, True),
+    ('    xsa_last_n = int(os.environ.get("XSA_LAST_N", 11))\n', {}, False),  # counts layers from the end
+    ('    loop_start = int(os.environ.get("LOOP_START", 0))\n', {"LOOP_START": ("3", "train.log")}, False),
+    ('    recur_layers = os.environ.get("RECUR_LAYERS", "4,5")\n', {}, False),
+    ('    ve_layers = os.environ["VE_LAYERS"]\n', {}, False),  # required: set by the run script, unknown
+])
+def test_the_depth_shrinks_only_where_no_other_variable_names_a_layer(extra, submitted, shallow) -> None:
+    env = analyze.tiny_env(analyze.env_vars(ast.parse(DEEP + extra)), submitted)
+    assert (env.get("NUM_LAYERS") == str(analyze.TINY_LAYERS)) is shallow, env.get("NUM_LAYERS")
+    assert "NUM_LAYERS" in env or not shallow
+    shallow_already = analyze.tiny_env(analyze.env_vars(ast.parse(DEEP.replace('"NUM_LAYERS", 11', '"NUM_LAYERS", 3'))))
+    assert "NUM_LAYERS" not in shallow_already  # never deepened
+
+
 def test_the_submitted_runs_flags_and_modes_are_kept_and_overrides_win() -> None:
     variables = analyze.env_vars(ast.parse(HP))
     submitted = {"SLOT_ENABLED": ("True", "train.log"), "NGRAM_MODE": ("two_pass", "README.md"),
@@ -333,11 +353,15 @@ def test_replay_budget_keeps_one_script_near_the_time_target() -> None:
     from golf_audit.submission import audit as _audit
 
     run = _audit._DynamicRun.__new__(_audit._DynamicRun)
-    run.budget_s, run.pipeline_mode = _audit.DEFAULT_BUDGET_S, "off"
+    run.budget_s, run.pipeline_mode, run.audit_started = _audit.DEFAULT_BUDGET_S, "off", None
     now = _time.perf_counter()
     assert run._replay_budget(now, 1.0, []) == _audit.DEFAULT_BUDGET_S  # a fast script: the whole budget
     slow = run._replay_budget(now - 25.0, 25.0, [])  # 25 s spent on the entry run
     assert abs(slow - (_audit.TIME_TARGET_S - 25.0 - _audit.DOC_RESERVE_S)) < 0.5
+    run.audit_started = now - 35.0  # a first run that stopped before scoring took 10 s more: it counts
+    retried = run._replay_budget(now - 25.0, 25.0, [])
+    assert abs(retried - max(_audit.MIN_REPLAY_S, _audit.TIME_TARGET_S - 35.0 - _audit.DOC_RESERVE_S)) < 0.5
+    run.audit_started = None
     run.pipeline_mode = "on"  # the pipeline test reruns the entry point PIPELINE_FLIPS + 1 times
     assert run._replay_budget(now - 10.0, 10.0, []) == _audit.MIN_REPLAY_S
 
@@ -415,4 +439,4 @@ def test_an_evolution_strategy_population_is_one_antithetic_pair() -> None:
     tree = ast.parse("import os\nclass Hyperparameters:\n    pop_size = int(os.environ.get('POP_SIZE', 256))\n"
                      "    num_layers = int(os.environ.get('NUM_LAYERS', 15))\n")
     env = analyze.tiny_env(analyze.env_vars(tree))
-    assert env["POP_SIZE"] == "2" and "NUM_LAYERS" not in env
+    assert env["POP_SIZE"] == "2" and env["NUM_LAYERS"] == str(analyze.TINY_LAYERS)

@@ -103,6 +103,32 @@ def test_the_twin_is_used_only_when_its_entry_run_made_the_same_calls(answer, er
     assert (got is child) is used
 
 
+class SlowChild:
+    """A twin whose entry run only ends when it is killed (as a killed child's pipe ends)."""
+
+    def __init__(self) -> None:
+        self.killed = threading.Event()
+        self.proc = SimpleNamespace(poll=lambda: 0 if self.killed.is_set() else None)
+
+    def request(self, obj, timeout_s=None):
+        if not self.killed.wait(timeout_s):
+            return READY
+        raise ChildFailed("the child died (killed by signal 9)")
+
+    def kill(self) -> None:
+        self.killed.set()
+
+
+def test_a_twin_whose_entry_run_is_long_is_stopped_and_not_used() -> None:
+    slow = SlowChild()
+    setup = twin.Setup(slow, {}, 30.0, give_up_s=0.05)
+    assert setup.twin_if_same(READY, 5.0) is None
+    assert setup.gave_up and slow.killed.is_set()
+    quick = FakeChild(READY, None)
+    kept = twin.Setup(quick, {}, 5.0, give_up_s=5.0)
+    assert kept.twin_if_same(READY, 5.0) is quick and not kept.gave_up  # done in time: the timer is off
+
+
 def test_replay_workers_can_be_switched_off(monkeypatch) -> None:
     monkeypatch.setenv("GOLF_AUDIT_REPLAY_WORKERS", "1")
     assert twin.replay_workers() == 1

@@ -5,8 +5,9 @@ Everything here works on source text and never executes it:
 * the environment variables the script reads (``os.environ.get``/``getenv``/``os.environ[...]``,
   in ``Hyperparameters`` or anywhere else), with their defaults;
 * the tiny configuration to put in them: widths, vocabulary, sequence and batch sizes shrunk
-  with their *derived* sizes kept consistent (head dim, partial RoPE dims, GQA ratio, layer
-  indices such as ``VE_LAYERS`` or loop ranges stay valid because the depth is kept), eval
+  with their *derived* sizes kept consistent (head dim, partial RoPE dims, GQA ratio); the depth
+  is kept where another variable indexes or counts layers (``VE_LAYERS``, loop ranges, XSA's last
+  N), so those stay valid, and shrunk to ``TINY_LAYERS`` where ``NUM_LAYERS`` is the only one; eval
   features switched on (SLOT, TTT, n-gram, PPM, ... and the flags the logged run had on), CUDA-only
   paths switched off, thresholds (chunk sizes, prefix documents, warm-ups) small enough to fire
   on the audit stream;
@@ -30,6 +31,10 @@ TINY_STRIDE = 16
 TINY_DIM = 64
 TINY_HEAD_DIM = 32
 TINY_VOCAB = 256
+TINY_LAYERS = 4  # depth when nothing else names a layer (an even split keeps U-Net halves)
+# words of variables that index or count layers: while one is set, the depth is kept
+LAYER_WORDS = {"LAYER", "LAYERS", "LOOP", "LOOPS", "RECUR", "RECURRENCE", "XSA", "DEPTH", "ENCODER", "DECODER",
+               "PARALLEL", "BLOCKS", "UNET"}
 # Eval features: switched on so the audit reaches the code the submission claims.
 EVAL_FLAG_WORDS = ("SLOT", "TTT", "NGRAM", "CACHE", "PPM", "MIXER", "TILT", "SLIDING", "ETLB", "TEMP_CAL", "LORA",
                    "BOOST", "COMPLEMENT", "RESCORE")
@@ -212,6 +217,7 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
     while heads % kv:
         kv -= 1
     scale = TINY_DIM / dim0
+    shallow = _shallow_depth(by_name, num, submitted)
 
     for name, var in by_name.items():
         words = _words(name)
@@ -227,6 +233,8 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
                 "DATA", "DATASET", "DATASETS"} else "OTHER"]
         if name == "VOCAB_SIZE":
             env[var.name] = str(TINY_VOCAB)
+        elif name == "NUM_LAYERS" and shallow:
+            env[var.name] = str(TINY_LAYERS)
         elif name in ("MODEL_DIM", "EMBEDDING_DIM", "EMBED_DIM") or (name.endswith("_INNER_DIM") and value):
             env[var.name] = str(TINY_DIM if name == "MODEL_DIM" else max(8, int(round((value or dim0) * scale))))
         elif name == "NUM_HEADS":
@@ -296,6 +304,32 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
             env[var.name] = "0"
     env.update(overrides or {})
     return env
+
+
+def _shallow_depth(by_name: dict[str, EnvVar], num: dict[str, float | None],
+                   submitted: dict[str, tuple[str, str]]) -> bool:
+    """Whether ``NUM_LAYERS`` can shrink to ``TINY_LAYERS``: it is deeper, and no other variable
+    indexes or counts layers (a layer list, a loop range, XSA's last N, a recurrence count) with a
+    value that is not zero or off, by default or in the submitted run."""
+    depth = num.get("NUM_LAYERS")
+    if depth is None or depth <= TINY_LAYERS:
+        return False
+    for name, var in by_name.items():
+        if name == "NUM_LAYERS" or not _words(name) & LAYER_WORDS:
+            continue
+        values = [var.default] + ([submitted[var.name][0]] if var.name in submitted else [])
+        if not all(_off(raw) for raw in values):
+            return False
+    return True
+
+
+def _off(raw: str) -> bool:
+    """A value that switches a layer feature off: 0, False, an empty or "none"/"off" string."""
+    lit = _literal(raw)
+    if lit is False or _number(raw) == 0:
+        return True
+    text = (lit if isinstance(lit, str) else raw).strip().strip("'\"").lower()
+    return text in ("", "0", "none", "off", "false")
 
 
 def flag_values(variables: list[EnvVar], env: dict[str, str]) -> dict[str, bool]:

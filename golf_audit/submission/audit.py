@@ -52,9 +52,10 @@ DEFAULT_STREAM_TOKENS = 24 * analyze.TINY_SEQ + 1
 ROW_LEN = analyze.TINY_SEQ
 MIN_FLIPS = 8  # fewer flips than this is not a flip test
 DEFAULT_BUDGET_S = 30.0  # seconds of replays for all flip tests together (the entry run is extra)
-TIME_TARGET_S = 55.0  # one script's whole audit on 2 cores: the replay budget shrinks to keep it
+TIME_TARGET_S = 50.0  # one script's whole audit on 2 cores: the replay budget shrinks to keep it
 MIN_REPLAY_S = 8.0
 TWIN_WAIT_S = 10.0  # the least the audit waits for the twin's entry run once the first child's is done
+TWIN_ENTRY_LIMIT_S = 15.0  # a twin whose entry run lasts longer is stopped (twin.Setup)
 DOC_RESERVE_S = 3.0
 PIPELINE_FLIPS = 4
 # A submission runs in float32 and its rows are rebuilt in float64 from float32 logits: one
@@ -420,7 +421,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
     run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
                       setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say,
                       _static_outside(static_results, scoring, script.name), blocks, unsafe=unsafe_no_sandbox, opened=opened,
-                      variables=variables)
+                      variables=variables, audit_started=started)
     verdicts, checks, entry = run.execute()
     if entry.get("error") and "calls" in entry and not entry["calls"] and stream_tokens == DEFAULT_STREAM_TOKENS:
         # It failed before any scoring call: some scripts derive sizes that need longer sequences
@@ -431,7 +432,7 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
         run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance,
                           24 * 2 * analyze.TINY_SEQ + 1, setup_timeout_s, run_timeout_s, memory_bytes, budget_s,
                           pipeline, say, _static_outside(static_results, scoring, script.name), blocks, row_len=2 * analyze.TINY_SEQ,
-                          unsafe=unsafe_no_sandbox, opened=opened, variables=variables)
+                          unsafe=unsafe_no_sandbox, opened=opened, variables=variables, audit_started=started)
         retry = run.execute()
         if not (retry[2].get("error") and not retry[2].get("calls", 0)):
             verdicts, checks, entry = retry
@@ -472,7 +473,9 @@ class _DynamicRun:
                  stream_tokens: int, setup_timeout_s: float, run_timeout_s: float, memory_bytes: int,
                  budget_s: float, pipeline: str, say: Callable[[str], None], static_outside: list[str],
                  blocks: list[Any] | None = None, row_len: int = ROW_LEN, unsafe: bool = False,
-                 opened: list[ChildProcess] | None = None, variables: list[Any] | None = None) -> None:
+                 opened: list[ChildProcess] | None = None, variables: list[Any] | None = None,
+                 audit_started: float | None = None) -> None:
+        self.audit_started = audit_started  # perf_counter() when the whole audit began (a retry's time counts)
         self.variables = variables if variables is not None else analyze.env_vars(tree)  # the static view's
         self.unsafe = unsafe
         self.opened = opened if opened is not None else []
@@ -501,7 +504,8 @@ class _DynamicRun:
                      "vocab": self.vocab, "tokens": tokens.tolist(),
                      "resume": analyze.resume_modes(self.variables, self.script.parent),
                      "inline": [dataclasses.asdict(b) for b in self.blocks]}
-            twin_setup = twin_mod.Setup(twin, setup, self.setup_timeout_s) if twin is not None else None
+            twin_setup = twin_mod.Setup(twin, setup, self.setup_timeout_s, TWIN_ENTRY_LIMIT_S) \
+                if twin is not None else None
             try:
                 ready = child.request(setup, timeout_s=self.setup_timeout_s)
             except ChildFailed as exc:
@@ -518,11 +522,14 @@ class _DynamicRun:
                 self.twin = twin_setup.twin_if_same(ready, max(TWIN_WAIT_S, 0.5 * (time.perf_counter() - t_open)))
                 if self.twin is None:
                     twin.close(graceful=False)
+                if twin_setup.gave_up:
+                    self.say(f"the twin child was stopped: an entry run over {TWIN_ENTRY_LIMIT_S:.0f} s is slowed by "
+                             "a twin more than the twin saves; the replays run in one child")
             coverage = {k: set(v) for k, v in ready.get("coverage", {}).items()}
             verdicts = []
             chosen = self._choose(calls, entry)
-            budget_each = self._replay_budget(t_open, float(entry["seconds"] or 0.0), calls) / max(
-                1, sum(1 for c in chosen.values() if isinstance(c, dict)))
+            budget_left = self._replay_budget(t_open, float(entry["seconds"] or 0.0), calls)
+            to_test = sum(1 for c in chosen.values() if isinstance(c, dict))
             branches = analyze.flag_branches(self.tree, names)
             for fn in self.scoring:
                 pick = chosen.get(fn.name)
@@ -530,7 +537,9 @@ class _DynamicRun:
                     verdicts.append(pick)
                     continue
                 self.say(f"flip tests on {fn.name} (call {pick['ordinal'] + 1} of {pick['total']}, line {pick['call_line']})")
-                v = self._flip_test(child, fn, pick, tokens, budget_each)
+                t_fn = time.perf_counter()
+                v = self._flip_test(child, fn, pick, tokens, budget_left / max(1, to_test))
+                budget_left, to_test = budget_left - (time.perf_counter() - t_fn), to_test - 1  # what one leaves, the next gets
                 ran = coverage.get(fn.name, set())
                 v.not_exercised = [f"line {b.line}: if {b.test}" for b in branches
                                    if b.function == fn.name and ran and not ran & set(range(b.body[0], b.body[1] + 1))]
@@ -569,7 +578,7 @@ class _DynamicRun:
         entry runs, when it runs) and the document check; never below MIN_REPLAY_S (each flip
         test still runs at least MIN_FLIPS flips).
         """
-        spent = time.perf_counter() - t_open
+        spent = time.perf_counter() - (self.audit_started or t_open)
         later = (PIPELINE_FLIPS + 1) * entry_seconds if self._wants_pipeline(calls) else 0.0
         left = TIME_TARGET_S - spent - later - DOC_RESERVE_S
         return max(MIN_REPLAY_S, min(self.budget_s, left))
@@ -634,7 +643,8 @@ class _DynamicRun:
         source.prime(tokens, base)
         if twins:
             self.twin_agrees.add(int(call["id"]))
-        flips = max(MIN_FLIPS, min(self.flips, int(budget * len(sources) / per_run) - 2))
+        left = budget - (time.perf_counter() - started)  # the capture check and the control runs count
+        flips = max(MIN_FLIPS, min(self.flips, int(left * len(sources) / per_run) - 1))
         if flips < self.flips:
             verdict.notes.append(f"{flips} flips (of {self.flips} asked) to fit the time budget: {per_run:.2f} s per run")
         if not call.get("bpb_matches", True):

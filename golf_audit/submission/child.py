@@ -190,6 +190,15 @@ def main() -> None:
             reply(session.pipeline(request) if op == "pipeline" else session.run(request))
         except BaseException as exc:  # noqa: BLE001
             reply(failure(f"running {request.get('call', request.get('target', op))}", exc))
+    # Done: leave at once. An interpreter teardown would wait for the script's non-daemon threads
+    # and free every tensor, for seconds; the parent kills what is left, and the guard's evidence
+    # is written as it happens.
+    for stream in (PROTOCOL_OUT, sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

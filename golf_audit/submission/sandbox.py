@@ -297,7 +297,11 @@ SITECUSTOMIZE = (
 
 
 def namespace_processes(pidns: str) -> list[dict[str, Any]]:
-    """Processes now in the pid namespace ``pidns`` ("pid:[inode]"): host pid, pid inside, command."""
+    """Processes now alive in the pid namespace ``pidns`` ("pid:[inode]"): host pid, pid inside, command.
+
+    Zombies are left out: they are dead already (the namespace's init, once killed, waits for its
+    reaper outside the sandbox, for a second or more on some hosts).
+    """
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -306,6 +310,9 @@ def namespace_processes(pidns: str) -> list[dict[str, Any]]:
             if os.readlink(f"/proc/{entry.name}/ns/pid") != pidns:
                 continue
             status = Path(f"/proc/{entry.name}/status").read_text()
+            state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "?")
+            if state in ("Z", "X"):  # dead, waiting for a reaper outside: it runs nothing and holds no memory
+                continue
             inner = next(int(line.split()[-1]) for line in status.splitlines() if line.startswith("NSpid:"))
             cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
             if not cmd.strip():  # a fork that did not exec: its name is all there is

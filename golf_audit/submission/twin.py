@@ -57,11 +57,37 @@ class Background:
 
 
 class Setup(Background):
-    """The twin's entry run, started while the first child runs its own."""
+    """The twin's entry run, started while the first child runs its own.
 
-    def __init__(self, twin: ChildProcess, setup: dict[str, Any], timeout_s: float) -> None:
+    An entry run still going after ``give_up_s`` stops the twin: both runs share the memory
+    bandwidth, and a long entry run is slowed by its twin more than the twin's share of the
+    replays saves (a temperature search on training tokens, say). ``gave_up`` then says so.
+    """
+
+    def __init__(self, twin: ChildProcess, setup: dict[str, Any], timeout_s: float,
+                 give_up_s: float | None = None) -> None:
         self.twin = twin
+        self.gave_up = False
         super().__init__(lambda: twin.request(setup, timeout_s=timeout_s))
+        self._timer: threading.Timer | None = None
+        if give_up_s is not None:
+            self._timer = threading.Timer(give_up_s, self._give_up)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _give_up(self) -> None:
+        if self._thread.is_alive():
+            self.gave_up = True
+            try:
+                self.twin.kill()
+            except Exception:  # noqa: BLE001 - see Background
+                pass
+
+    def result(self, wait_s: float) -> Any:
+        value = super().result(wait_s)
+        if self._timer is not None and not self._thread.is_alive():
+            self._timer.cancel()
+        return value
 
     def twin_if_same(self, ready: dict[str, Any], wait_s: float) -> ChildProcess | None:
         """The twin, when its entry run made the same scoring calls as the first child's (``ready``)."""
