@@ -112,3 +112,31 @@ def test_row_tolerance_separates_float32_rounding_from_a_target_leak() -> None:
     assert floor.status is Status.PASS, floor.summary
     leak = audit_source(FakeSource("target"), tokens, flips=16, tolerance=1e-9, row_tolerance=row_tolerance(1e-9))
     assert leak.status is Status.FAIL and "distribution" in leak.failed_tests
+
+
+class DocumentSource(FakeSource):
+    """Causal within documents, but every score moves with the stream's number of documents
+    (BOS = id 1): the way a batched per-document TTT's random LoRA init moves with its batches.
+
+    Removing a BOS would move earlier scores; a source whose ``first_flip_token`` is above the
+    control ids must never get such a flip (it merges two documents, which no token flip does).
+    """
+
+    first_flip_token = 2
+
+    def run(self, tokens, targets=None, logprob_positions=()):
+        scored = super().run(tokens, targets, logprob_positions)
+        scored.nll = scored.nll + 0.1 * int((tokens == 1).sum())
+        return scored
+
+
+def test_a_flip_never_lands_on_a_control_token_of_a_source_that_keeps_them() -> None:
+    tokens = stream(97, seed=3).clamp_min(2)
+    tokens[[0, 20, 41, 42, 60, 88]] = 1  # BOS-led documents, one empty
+    res = audit_source(DocumentSource(), tokens, flips=96, seed=0)
+    assert res.status is Status.PASS, res.summary
+    assert all(int(tokens[f + 1]) >= 2 for f in res.flip_positions)
+    assert len(res.flip_positions) == 96 - 5  # every target but the five that are BOS
+    unguarded = DocumentSource()
+    unguarded.first_flip_token = 0  # flips may then remove a BOS: the score moves, a (false) leak
+    assert audit_source(unguarded, tokens, flips=96, seed=0).status is Status.FAIL

@@ -206,10 +206,15 @@ def _baseline(source: NllSource, tokens: torch.Tensor, options: AuditOptions) ->
     t0 = time.process_time()
     first = source.run(tokens)
     scored = first.count > 0
-    flips = choose_flips(scored, options.flips, options.seed, _boundaries(source, scored.size, options))
-    full = source.run(tokens, logprob_positions=flips)
-    # A source may keep flips off its control ids (a script's BOS starts a document).
+    # A source may keep flips off its control ids (a script's BOS starts a document): a target
+    # that is one is never flipped (that would merge two documents), and no flip writes one.
     low = int(getattr(source, "first_flip_token", 0))
+    flippable = scored.copy()
+    if low > 0:
+        ids = tokens.reshape(-1)[1:1 + scored.size].numpy()
+        flippable[:ids.size] &= ids >= low
+    flips = choose_flips(flippable, options.flips, options.seed, _boundaries(source, scored.size, options))
+    full = source.run(tokens, logprob_positions=flips)
     wrongs = [low + w for w in wrong_tokens([int(tokens[f + 1]) - low for f in flips], int(source.vocab_size) - low,
                                             options.seed)]
     return {"first": first, "base": full, "flips": flips, "wrongs": wrongs, "seconds": time.process_time() - t0}
