@@ -440,3 +440,13 @@ def test_an_evolution_strategy_population_is_one_antithetic_pair() -> None:
                      "    num_layers = int(os.environ.get('NUM_LAYERS', 15))\n")
     env = analyze.tiny_env(analyze.env_vars(tree))
     assert env["POP_SIZE"] == "2" and env["NUM_LAYERS"] == str(analyze.TINY_LAYERS)
+
+
+def test_hardcoded_sizes_are_module_constants_no_env_var_reaches() -> None:
+    fixed = ast.parse("NUM_LAYERS = 11; MODEL_DIM = 512\nSEQ_LEN = 2048\nVOCAB = 1024\nDEBUG = True\nLR = 6e-4\n")
+    assert analyze.hardcoded_sizes(fixed, analyze.env_vars(fixed)) == [
+        ("NUM_LAYERS", 11, 1), ("MODEL_DIM", 512, 1), ("SEQ_LEN", 2048, 2)]
+    small = ast.parse("MODEL_DIM = 32\nSEQ_LEN = 64\n")
+    assert analyze.hardcoded_sizes(small, []) == []  # already tiny
+    tunable = ast.parse(HP + "SEQ_LEN = 2048\n")  # MODEL_DIM comes from the environment: the tiny config reaches it
+    assert analyze.hardcoded_sizes(tunable, analyze.env_vars(tunable)) == []

@@ -161,6 +161,21 @@ def test_sandbox_refuses_network_and_caps_memory(tmp_path: Path, prelude: str, m
         assert any(a["kind"] == "network" and a.get("line") == 4 for a in audit.attempts), audit.attempts
 
 
+def test_a_script_with_its_sizes_in_module_constants_gets_a_specific_error_fast(tmp_path: Path) -> None:
+    """No env var reaches MODEL_DIM = 512: the run is at full size; the error says so and what to do."""
+    script = tmp_path / "train_mdlm.py"
+    script.write_text(TINY_SCRIPT.format(prelude="NUM_LAYERS = 11; MODEL_DIM = 512\nSEQ_LEN = 2048\n"
+                                         "def build():\n    raise MemoryError('cannot allocate 33554432 bytes')")
+                      .replace("    eval_val_x(None, None)", "    build()\n    eval_val_x(None, None)"))
+    said: list[str] = []
+    audit = audit_script(script, flips=2, progress=said.append)
+    (v,) = audit.functions
+    assert audit.status is Status.ERROR and v.status is Status.ERROR
+    assert "MemoryError" in v.summary and "MODEL_DIM = 512 (line 3)" in v.summary and "--adapter" in v.summary, v.summary
+    assert not any("retrying" in m for m in said), "a longer sequence cannot help a script that fixes its own"
+    assert any("module constants" in m for m in said)
+
+
 def test_a_script_that_needs_python_312_is_audited_through_the_downgrade(tmp_path: Path) -> None:
     text = (SCRIPTS / "sliding_legal.py").read_text().replace(
         "    t0 = time.perf_counter()", '    print(f"{args.__class__.__dict__["seed"]!r}")\n    t0 = time.perf_counter()', 1)

@@ -528,6 +528,32 @@ def flag_branches(tree: ast.Module, functions: list[str]) -> list[Branch]:
     return out
 
 
+# Module constants that size a model or a run; set as literals, no tiny configuration reaches them.
+SIZE_CONSTANTS = {"MODEL_DIM": TINY_DIM, "D_MODEL": TINY_DIM, "EMBED_DIM": TINY_DIM, "HIDDEN_DIM": TINY_DIM,
+                  "NUM_LAYERS": TINY_LAYERS, "N_LAYERS": TINY_LAYERS, "N_LAYER": TINY_LAYERS,
+                  "SEQ_LEN": TINY_SEQ, "TRAIN_SEQ_LEN": TINY_SEQ, "BLOCK_SIZE": TINY_SEQ,
+                  "TRAIN_STEPS": 2, "ITERATIONS": 2, "MAX_STEPS": 2, "NUM_STEPS": 2}
+
+
+def hardcoded_sizes(tree: ast.Module, variables: list[EnvVar]) -> list[tuple[str, int, int]]:
+    """(name, value, line) of module-level size constants above the tiny configuration that no
+    environment variable sets (``MODEL_DIM = 512``; ``SEQ_LEN = 2048``): the script runs at its
+    own full size whatever the audit asks. Empty when the script reads any model-size variable."""
+    env_names = {v.name.upper() for v in variables}
+    if env_names & {"MODEL_DIM", "D_MODEL", "EMBED_DIM", "NUM_LAYERS", "N_LAYERS", "TRAIN_SEQ_LEN", "SEQ_LEN"}:
+        return []
+    out = []
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
+            continue
+        name = stmt.targets[0].id
+        value = stmt.value.value if isinstance(stmt.value, ast.Constant) else None
+        tiny = SIZE_CONSTANTS.get(name.upper())
+        if tiny is not None and isinstance(value, int) and not isinstance(value, bool) and value > tiny:
+            out.append((name, value, stmt.lineno))
+    return out
+
+
 def default_vocab(variables: list[EnvVar]) -> int:
     """The vocabulary the fake tokenizer must report (the tiny one, or the script's fixed one)."""
     for v in variables:

@@ -55,6 +55,7 @@ DEFAULT_BUDGET_S = 30.0  # seconds of replays for all flip tests together (the e
 TIME_TARGET_S = 50.0  # one script's whole audit on 2 cores: the replay budget shrinks to keep it
 MIN_REPLAY_S = 8.0
 TWIN_WAIT_S = 10.0  # the least the audit waits for the twin's entry run once the first child's is done
+HARDCODED_ENTRY_S = 45.0  # the entry run of a script whose sizes are module constants (it runs at full size)
 TWIN_ENTRY_LIMIT_S = 15.0  # a twin whose entry run lasts longer is stopped (twin.Setup)
 DOC_RESERVE_S = 3.0
 PIPELINE_FLIPS = 4
@@ -418,12 +419,20 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
                     "scores tokens and computes a bpb): name one with --function, or write an --adapter")]
         return _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
                         time.perf_counter() - started, [coverage_check(script.name, None, tree, [])])
+    fixed = analyze.hardcoded_sizes(tree, variables)
+    if fixed:  # it runs at its own full size: on a CPU it either fails soon or never ends
+        say("the script fixes its sizes in module constants (" + ", ".join(f"{n} = {v}" for n, v, _ in fixed)
+            + f"): its entry point gets {HARDCODED_ENTRY_S:.0f} s")
+        setup_timeout_s = min(setup_timeout_s, HARDCODED_ENTRY_S)
     run = _DynamicRun(script, src, tree, scoring, tiny, python, flips, seed, tolerance, stream_tokens,
                       setup_timeout_s, run_timeout_s, memory_bytes, budget_s, pipeline, say,
                       _static_outside(static_results, scoring, script.name), blocks, unsafe=unsafe_no_sandbox, opened=opened,
                       variables=variables, audit_started=started)
     verdicts, checks, entry = run.execute()
-    if entry.get("error") and "calls" in entry and not entry["calls"] and stream_tokens == DEFAULT_STREAM_TOKENS:
+    if fixed:
+        _hint_fixed_sizes(verdicts, fixed)
+    if entry.get("error") and "calls" in entry and not entry["calls"] and stream_tokens == DEFAULT_STREAM_TOKENS \
+            and not fixed:
         # It failed before any scoring call: some scripts derive sizes that need longer sequences
         # (a sequence-length schedule from 128 up). Grow the configuration once.
         say(f"the entry point stopped before scoring ({entry['error']}): retrying at sequence length "
@@ -442,6 +451,16 @@ def audit_script(path: str | Path, *, functions: list[str] | None = None, inline
     audit = _combine(str(script), verdicts, static_results, src, tiny, stream_tokens, tolerance,
                      time.perf_counter() - started, checks, entry)
     return _with_children(audit, opened)
+
+
+def _hint_fixed_sizes(verdicts: list[FunctionVerdict], fixed: list[tuple[str, int, int]]) -> None:
+    """Say why a script with hard-coded sizes could not be run small, and what to do."""
+    where = ", ".join(f"{n} = {v} (line {line})" for n, v, line in fixed)
+    hint = (f"; the script sets its sizes as module constants that no environment variable reaches ({where}), "
+            "so it ran at full size: write an --adapter that builds its model small")
+    for v in verdicts:
+        if v.status is Status.ERROR and v.kind != "pipeline":
+            v.summary += hint
 
 
 def _unreached(results: list[CheckResult], verdicts: list[FunctionVerdict], scoring: list[analyze.ScoringFunction],
