@@ -63,6 +63,9 @@ DEEP = HP.replace('    ve_layers = os.environ.get("VE_LAYERS", "9,10")\n', "")
     ("", {}, True),  # NUM_LAYERS is the only layer variable: shrunk
     ('    eggroll_layers = int(os.environ.get("EGGROLL_LAYERS", 0))\n', {}, True),  # 0: off
     ('    parallel_residual = os.environ.get("PARALLEL_RESIDUAL", "0")\n', {}, True),
+    ('    eval_depth_recurrence = int(os.environ.get("EVAL_DEPTH_RECURRENCE", 1))\n', {}, True),  # passes, any depth
+    ('    num_loops = int(os.environ.get("NUM_LOOPS", 2))\n    loop_end = int(os.environ.get("LOOP_END", 5))\n', {},
+     False),  # a loop over layers 3..5 names them
     ('    xsa_last_n = int(os.environ.get("XSA_LAST_N", 11))\n', {}, False),  # counts layers from the end
     ('    loop_start = int(os.environ.get("LOOP_START", 0))\n', {"LOOP_START": ("3", "train.log")}, False),
     ('    recur_layers = os.environ.get("RECUR_LAYERS", "4,5")\n', {}, False),

@@ -224,3 +224,18 @@ def test_the_twin_child_shares_the_flips_and_changes_no_result(script: str, func
     assert (a.stream_flip.flips, a.stream_flip.flips_with_leak, a.stream_flip.positions_affected) == \
         (b.stream_flip.flips, b.stream_flip.flips_with_leak, b.stream_flip.positions_affected)
     assert a.stream_flip.max_abs_delta == b.stream_flip.max_abs_delta
+
+
+def test_a_twin_stopped_mid_entry_leaves_the_verdicts_as_they_were(monkeypatch) -> None:
+    """Stopped early, the twin frees its core: the first child's later scoring calls and their replays
+    run on two threads, each replay on its call's own count, so the null control still agrees."""
+    from golf_audit.submission import audit as _audit, twin as _twin
+
+    if _twin.replay_workers() < 2:
+        pytest.skip("one core: no twin")
+    monkeypatch.setattr(_audit, "TWIN_ENTRY_LIMIT_S", 0.5)
+    said: list[str] = []
+    audit = audit_script(SCRIPTS / "sliding_legal.py", flips=8, progress=said.append)
+    assert any("twin child was stopped" in m for m in said), said
+    assert audit.status is Status.PASS, audit.summary
+    assert {v.name: v.status for v in audit.functions} == {"eval_val": Status.PASS, "eval_val_sliding": Status.PASS}

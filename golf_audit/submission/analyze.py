@@ -315,12 +315,20 @@ def _shallow_depth(by_name: dict[str, EnvVar], num: dict[str, float | None],
     if depth is None or depth <= TINY_LAYERS:
         return False
     for name, var in by_name.items():
-        if name == "NUM_LAYERS" or not _words(name) & LAYER_WORDS:
+        if name == "NUM_LAYERS" or not _words(name) & LAYER_WORDS or _pass_count(name):
             continue
         values = [var.default] + ([submitted[var.name][0]] if var.name in submitted else [])
         if not all(_off(raw) for raw in values):
             return False
     return True
+
+
+def _pass_count(name: str) -> bool:
+    """How many times the whole stack runs (``EVAL_DEPTH_RECURRENCE``, a bare ``NUM_LOOPS``): any
+    depth takes it; a loop over some layers names them (``LOOP_START``), and that keeps the depth."""
+    words = _words(name)
+    return bool(words & {"RECURRENCE", "REPEAT", "REPEATS", "LOOPS"}) and not words & {
+        "START", "END", "LAYER", "LAYERS", "LAST", "FROM", "AT", "FIRST"}
 
 
 def _off(raw: str) -> bool:

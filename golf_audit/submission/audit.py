@@ -56,7 +56,8 @@ TIME_TARGET_S = 50.0  # one script's whole audit on 2 cores: the replay budget s
 MIN_REPLAY_S = 8.0
 TWIN_WAIT_S = 10.0  # the least the audit waits for the twin's entry run once the first child's is done
 HARDCODED_ENTRY_S = 45.0  # the entry run of a script whose sizes are module constants (it runs at full size)
-TWIN_ENTRY_LIMIT_S = 15.0  # a twin whose entry run lasts longer is stopped (twin.Setup)
+TWIN_ENTRY_LIMIT_S = 20.0  # a twin whose entry run lasts longer is stopped (twin.Setup); the first child then
+# runs its later scoring calls on two threads
 DOC_RESERVE_S = 3.0
 PIPELINE_FLIPS = 4
 # A submission runs in float32 and its rows are rebuilt in float64 from float32 logits: one
@@ -523,6 +524,8 @@ class _DynamicRun:
                      "vocab": self.vocab, "tokens": tokens.tolist(),
                      "resume": analyze.resume_modes(self.variables, self.script.parent),
                      "inline": [dataclasses.asdict(b) for b in self.blocks]}
+            if twin is not None:  # when the twin is stopped (twin.Setup), the first child takes both cores
+                setup["thread_plan"] = [TWIN_ENTRY_LIMIT_S, 2]
             twin_setup = twin_mod.Setup(twin, setup, self.setup_timeout_s, TWIN_ENTRY_LIMIT_S) \
                 if twin is not None else None
             try:
@@ -543,7 +546,8 @@ class _DynamicRun:
                     twin.close(graceful=False)
                 if twin_setup.gave_up:
                     self.say(f"the twin child was stopped: an entry run over {TWIN_ENTRY_LIMIT_S:.0f} s is slowed by "
-                             "a twin more than the twin saves; the replays run in one child")
+                             "a twin more than the twin saves; the first child goes on alone, its later scoring calls and "
+                             "their replays on two threads")
             coverage = {k: set(v) for k, v in ready.get("coverage", {}).items()}
             verdicts = []
             chosen = self._choose(calls, entry)

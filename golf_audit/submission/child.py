@@ -68,6 +68,9 @@ class Session:
         shims.install_data(self.vocab, self.rt.data_file)
         self.rules: dict[int, Any] = {}
         self.rt.resume = dict(setup.get("resume", {}))
+        if setup.get("thread_plan"):
+            at, threads = setup["thread_plan"]
+            self.rt.plan_threads(float(at), int(threads))
         self.rt.run_entry(resume=self.rt.resume)
         self.baseline = {rec.index: self._score(rec.calls, rec.returned) for rec in self.rt.records}
         for k, (scored, _why) in self.baseline.items():

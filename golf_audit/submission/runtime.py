@@ -78,6 +78,7 @@ class CallRecord:
     returned: tuple[float | None, float | None] = (None, None)
     error: str = ""
     error_line: int | None = None
+    threads: int = 1  # torch's intra-op threads when it ran (its replays use as many)
     seconds: float = 0.0
     adapted: bool = False  # the call changed the parameters of a model it was given (in-place adaptation)
     modules: list[tuple[Any, Any]] = field(default_factory=list)  # (live module, frozen copy) pairs
@@ -266,6 +267,10 @@ class ScriptRuntime:
         self.originals: dict[str, Callable[..., Any]] = {}
         self.entry_error: EntryFailed | None = None
         self.entry_seconds = 0.0
+        # (seconds, threads): from that long after start on, scoring calls run on more threads (the
+        # parent stops the twin child then, freeing its core); each call keeps its own count on replay
+        self.thread_plan: tuple[float, int] | None = None
+        self._born = time.perf_counter()
         self.resumed = ""
         self.resume: dict[str, str] = {}
         self._write_data(self.tokens, first=True)
@@ -334,6 +339,8 @@ class ScriptRuntime:
         call_line = frame.f_lineno if frame.f_code.co_filename == self.script else None
         ordinal = sum(1 for r in self.records if r.name == name)
         rec = CallRecord(len(self.records), name, line, call_line, ordinal)
+        self._follow_thread_plan()
+        rec.threads = torch.get_num_threads()
         self.records.append(rec)
         if self.freeze:
             self._freeze(rec, fn, args, kwargs)
@@ -348,6 +355,8 @@ class ScriptRuntime:
             rec.error_line = script_line(exc, self.script)
             raise
         finally:
+            if self.depth == 1:
+                self._follow_thread_plan()  # a switch due during the call, now that it is over
             self.depth -= 1
             rec.calls = capture.calls
             rec.seconds = time.perf_counter() - started
@@ -458,6 +467,27 @@ class ScriptRuntime:
                     self.coverage.setdefault(k, set()).update(v)
             self.entry_seconds += time.perf_counter() - started
 
+    def plan_threads(self, at_s: float, threads: int) -> None:
+        """From ``at_s`` after start on, run on ``threads`` (never inside a scoring call: see below).
+
+        A SIGALRM handler (it runs in the main thread, where torch's thread count lives) switches
+        between scoring calls, or marks the switch for the end of the call it lands in.
+        """
+        import signal
+
+        self.thread_plan = (at_s, threads)
+        try:
+            signal.signal(signal.SIGALRM, lambda *_: self._follow_thread_plan() if self.depth == 0 else None)
+            signal.setitimer(signal.ITIMER_REAL, max(0.01, at_s - (time.perf_counter() - self._born)))
+        except (ValueError, OSError):  # no timer here: the switch happens at the next scoring call
+            pass
+
+    def _follow_thread_plan(self) -> None:
+        """Switch to the plan's thread count once its time has come (only between scoring calls)."""
+        if self.thread_plan is not None and time.perf_counter() - self._born >= self.thread_plan[0]:
+            torch.set_num_threads(int(self.thread_plan[1]))
+            self.thread_plan = None
+
     # --- replays -------------------------------------------------------------------------
 
     def replay(self, rec: CallRecord, tokens: np.ndarray) -> tuple[list[cap.Call], tuple[float | None, float | None]]:
@@ -475,6 +505,7 @@ class ScriptRuntime:
                     _fill(live, values[offset:offset + _numel(live)])
         self._write_data(tokens)
         self.ns.update(copy.deepcopy(rec.globals_snapshot))
+        torch.set_num_threads(rec.threads)  # as when it was recorded: float sums follow the thread count
         random.setstate(rec.rng[0])
         np.random.set_state(rec.rng[1])
         torch.set_rng_state(rec.rng[2])
@@ -491,6 +522,8 @@ class ScriptRuntime:
     def pipeline(self, tokens: np.ndarray) -> list[CallRecord]:
         """The whole entry point again on a validation shard holding ``tokens``."""
         saved = (self.records, self.ns, self.entry_error, self.resumed, self.entry_seconds)
+        if self.records:  # every pipeline run on the threads the entry run ended with (replays may have changed them)
+            torch.set_num_threads(self.records[-1].threads)
         self._write_data(np.asarray(tokens, dtype=np.int64))
         try:
             self.entry_error = None
