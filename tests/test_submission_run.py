@@ -239,3 +239,17 @@ def test_a_twin_stopped_mid_entry_leaves_the_verdicts_as_they_were(monkeypatch) 
     assert any("twin child was stopped" in m for m in said), said
     assert audit.status is Status.PASS, audit.summary
     assert {v.name: v.status for v in audit.functions} == {"eval_val": Status.PASS, "eval_val_sliding": Status.PASS}
+
+
+def test_a_script_that_never_finishes_at_full_size_times_out_with_every_concern_named(tmp_path, monkeypatch) -> None:
+    from golf_audit.submission import audit as _audit
+
+    monkeypatch.setattr(_audit, "HARDCODED_ENTRY_S", 4.0)
+    script = tmp_path / "train_mdlm.py"
+    script.write_text(TINY_SCRIPT.format(prelude="import time\nMODEL_DIM = 512\ndef build():\n    while True:\n"
+                                         "        time.sleep(0.1)")
+                      .replace("    eval_val_x(None, None)", "    build()\n    eval_val_x(None, None)"))
+    audit = audit_script(script, flips=2)
+    (v,) = audit.functions
+    assert "timed out after 4 s" in v.summary and "MODEL_DIM = 512" in v.summary, v.summary
+    assert audit.status is Status.ERROR and audit.concerns["coverage"].status is Status.ERROR  # said, not left out

@@ -530,9 +530,10 @@ class _DynamicRun:
                 if twin is not None else None
             try:
                 ready = child.request(setup, timeout_s=self.setup_timeout_s)
-            except ChildFailed as exc:
+            except ChildFailed as exc:  # coverage still says what can be said without a run
                 return ([FunctionVerdict(f.name, f.line, Status.ERROR, f"the script could not be run: {exc}",
-                                         child_tail=exc.tail) for f in self.scoring], [], {"error": str(exc)})
+                                         child_tail=exc.tail) for f in self.scoring],
+                        [cover.coverage_check(self.script.name, None, self.tree, names)], {"error": str(exc)})
             entry = {"seconds": ready.get("entry_seconds"), "error": None, "line": None,
                      "resumed": ready.get("resumed", ""), "calls": len(ready["calls"])}
             if ready.get("entry_error"):
