@@ -193,13 +193,14 @@ def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
     script = Path(audit.path).name
     statuses: list[Status] = []
     evidence: list[Evidence] = []
-    aside = {id(fn) for fn in _attr(need("golf_audit.submission.audit", 8), "diagnostic_errors", 8)(audit.functions)}
+    submission = need("golf_audit.submission.audit", 8)
+    aside = {id(fn) for fn in _attr(submission, "diagnostic_errors", 8)(audit.functions)}
+    not_audited = getattr(submission, "NOT_AUDITED", "not audited")
     for fn in audit.functions:
         res = fn.causality
         if id(fn) in aside:  # a diagnostic beside a reported score that passed: shown, not decisive
             statuses.append(Status.WARN)
-            evidence.append(Evidence(f"{fn.name}: not audited (the reported score does not come from it): "
-                                     f"{fn.summary}", file=script, line=fn.line or None))
+            evidence.append(Evidence(f"{fn.name}: {not_audited}: {fn.summary}", file=script, line=fn.line or None))
             continue
         if res is None or fn.status is Status.ERROR:
             statuses.append(Status.ERROR)

@@ -827,11 +827,14 @@ def _combine(path: str, verdicts: list[FunctionVerdict], static_results: list[Ch
                    + "; no static leak pattern was found")
         aside = diagnostic_errors(verdicts)
         if aside:
-            summary += "; not audited (the reported score does not come from it): " + "; ".join(
+            summary += f"; {NOT_AUDITED}: " + "; ".join(
                 f"{v.name}: {v.summary}" for v in aside)
     return SubmissionAudit(path, status, summary, decided if status is not Status.ERROR else "error", verdicts,
                            static_results, src.layers, src.followed, env, stream_tokens, tolerance, seconds, concerns,
                            src.compat, entry or {}, checks)
+
+
+NOT_AUDITED = "not audited (the reported score does not come from it)"  # how a diagnostic_errors() entry reads
 
 
 def diagnostic_errors(verdicts: list[FunctionVerdict]) -> list[FunctionVerdict]:
