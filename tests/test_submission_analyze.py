@@ -48,7 +48,7 @@ def test_tiny_configuration_keeps_derived_sizes_consistent() -> None:
     dim, heads, kv = int(env["MODEL_DIM"]), int(env["NUM_HEADS"]), int(env["NUM_KV_HEADS"])
     assert dim % heads == 0 and heads % kv == 0
     assert int(env["ROPE_DIMS"]) <= dim // heads and int(env["ROPE_DIMS"]) % 2 == 0
-    assert "NUM_LAYERS" not in env and "VE_LAYERS" not in env, "depth and layer indices stay valid"
+    assert (env["NUM_LAYERS"], env["VE_LAYERS"]) == ("4", "2,3"), "the depth shrinks, the layer list follows it"
     assert env["TRAIN_SEQ_LEN"] == "64", "a non-literal default is still shrunk"
     assert env["EVAL_SEQ_LEN"] == "0", "0 means 'the train length': kept"
     assert env["FUSED_CE_ENABLED"] == "0"
@@ -59,24 +59,47 @@ def test_tiny_configuration_keeps_derived_sizes_consistent() -> None:
 DEEP = HP.replace('    ve_layers = os.environ.get("VE_LAYERS", "9,10")\n', "")
 
 
-@pytest.mark.parametrize("extra,submitted,shallow", [
-    ("", {}, True),  # NUM_LAYERS is the only layer variable: shrunk
-    ('    eggroll_layers = int(os.environ.get("EGGROLL_LAYERS", 0))\n', {}, True),  # 0: off
-    ('    parallel_residual = os.environ.get("PARALLEL_RESIDUAL", "0")\n', {}, True),
-    ('    eval_depth_recurrence = int(os.environ.get("EVAL_DEPTH_RECURRENCE", 1))\n', {}, True),  # passes, any depth
-    ('    num_loops = int(os.environ.get("NUM_LOOPS", 2))\n    loop_end = int(os.environ.get("LOOP_END", 5))\n', {},
-     False),  # a loop over layers 3..5 names them
-    ('    xsa_last_n = int(os.environ.get("XSA_LAST_N", 11))\n', {}, False),  # counts layers from the end
-    ('    loop_start = int(os.environ.get("LOOP_START", 0))\n', {"LOOP_START": ("3", "train.log")}, False),
-    ('    recur_layers = os.environ.get("RECUR_LAYERS", "4,5")\n', {}, False),
-    ('    ve_layers = os.environ["VE_LAYERS"]\n', {}, False),  # required: set by the run script, unknown
+@pytest.mark.parametrize("extra,submitted,expect", [
+    ("", {}, {"NUM_LAYERS": "4"}),  # NUM_LAYERS is the only layer variable: shrunk to TINY_LAYERS
+    ('    eggroll_layers = int(os.environ.get("EGGROLL_LAYERS", 0))\n', {}, {"NUM_LAYERS": "4"}),  # 0: none
+    ('    parallel_residual = os.environ.get("PARALLEL_RESIDUAL", "0")\n', {}, {"NUM_LAYERS": "4"}),
+    ('    eval_depth_recurrence = int(os.environ.get("EVAL_DEPTH_RECURRENCE", 1))\n', {}, {"NUM_LAYERS": "4"}),
+    ('    parallel_final_lane = os.environ.get("PARALLEL_FINAL_LANE", "mean")\n', {}, {"NUM_LAYERS": "4"}),  # a mode
+    ('    recur_start_step = int(os.environ.get("RECUR_START_STEP", 3000))\n', {}, {"NUM_LAYERS": "4"}),  # a step
+    # the frontier's layout: loop over 3..5 (twice more), parallel lanes from 8, XSA on all 11
+    ('    num_loops = int(os.environ.get("NUM_LOOPS", 2))\n    loop_start = int(os.environ.get("LOOP_START", 3))\n'
+     '    loop_end = int(os.environ.get("LOOP_END", 5))\n'
+     '    parallel_start_layer = int(os.environ.get("PARALLEL_START_LAYER", 8))\n'
+     '    xsa_last_n = int(os.environ.get("XSA_LAST_N", 11))\n', {},
+     {"NUM_LAYERS": "4", "LOOP_START": "1", "LOOP_END": "2", "PARALLEL_START_LAYER": "3", "XSA_LAST_N": "4"}),
+    ('    xsa_last_n = int(os.environ.get("XSA_LAST_N", 4))\n    ve_layers = os.environ.get("VE_LAYERS", "9,10")\n'
+     '    ttt_freeze_blocks = int(os.environ.get("TTT_FREEZE_BLOCKS", 2))\n', {},
+     {"NUM_LAYERS": "5", "XSA_LAST_N": "3", "VE_LAYERS": "3,4", "TTT_FREEZE_BLOCKS": "1"}),
+    # a list the submitted run set (the child gets it): its layers stay distinct
+    ('    int4_layers = os.environ.get("INT4_LAYERS", "")\n', {"INT4_LAYERS": ("3,4,5,6", "train.log")},
+     {"NUM_LAYERS": "6", "INT4_LAYERS": "1,2,3,4"}),
+    ('    loop_start = int(os.environ.get("LOOP_START", 0))\n', {}, {"NUM_LAYERS": "4", "LOOP_START": "0"}),
+    # what is not a layer position keeps the depth
+    ('    n_int6_layers = int(os.environ.get("N_INT6_LAYERS", 10))\n', {}, {}),  # a count of some layers
+    ('    int6_layer_start = int(os.environ.get("INT6_LAYER_START", -1))\n', {}, {}),
+    ('    recur_layers = os.environ.get("RECUR_LAYERS", "4-5")\n', {}, {}),
+    ('    num_unique_blocks = int(os.environ.get("NUM_UNIQUE_BLOCKS", 3))\n', {}, {}),
+    ('    ve_layers = os.environ["VE_LAYERS"]\n', {}, {}),  # required: set by the run script, unknown
+    ('    gdn_layers = os.environ.get("GDN_LAYERS", "0,1,2,4,5,6,8,9,10")\n', {}, {}),  # nothing to merge
 ])
-def test_the_depth_shrinks_only_where_no_other_variable_names_a_layer(extra, submitted, shallow) -> None:
+def test_the_depth_shrinks_with_every_layer_position_mapped(extra, submitted, expect) -> None:
     env = analyze.tiny_env(analyze.env_vars(ast.parse(DEEP + extra)), submitted)
-    assert (env.get("NUM_LAYERS") == str(analyze.TINY_LAYERS)) is shallow, env.get("NUM_LAYERS")
-    assert "NUM_LAYERS" in env or not shallow
+    assert {k: env.get(k) for k in expect} == expect, env
+    assert ("NUM_LAYERS" in env) is bool(expect), "the depth is kept where a layer variable is not understood"
     shallow_already = analyze.tiny_env(analyze.env_vars(ast.parse(DEEP.replace('"NUM_LAYERS", 11', '"NUM_LAYERS", 3'))))
     assert "NUM_LAYERS" not in shallow_already  # never deepened
+
+
+def test_a_layer_variable_the_user_sets_keeps_the_depth() -> None:
+    tree = ast.parse(DEEP + '    loop_start = int(os.environ.get("LOOP_START", 3))\n')
+    assert analyze.tiny_env(analyze.env_vars(tree))["LOOP_START"] == "1"
+    env = analyze.tiny_env(analyze.env_vars(tree), overrides={"LOOP_START": "6"})
+    assert env["LOOP_START"] == "6" and "NUM_LAYERS" not in env
 
 
 def test_the_submitted_runs_flags_and_modes_are_kept_and_overrides_win() -> None:
@@ -350,23 +373,45 @@ def test_required_path_variables_get_the_challenge_layout() -> None:
 
 
 def test_replay_budget_keeps_one_script_near_the_time_target() -> None:
-    """The flip replays get what is left of TIME_TARGET_S after the entry run and the pipeline test."""
+    """The flip replays get what is left of TIME_TARGET_S after the entry run, the pipeline test and
+    the document test."""
     import time as _time
 
     from golf_audit.submission import audit as _audit
 
     run = _audit._DynamicRun.__new__(_audit._DynamicRun)
     run.budget_s, run.pipeline_mode, run.audit_started = _audit.DEFAULT_BUDGET_S, "off", None
+    run.tree, run.twin = ast.parse("x = 1\n"), None  # no document isolation: no document test to keep time for
     now = _time.perf_counter()
     assert run._replay_budget(now, 1.0, []) == _audit.DEFAULT_BUDGET_S  # a fast script: the whole budget
     slow = run._replay_budget(now - 25.0, 25.0, [])  # 25 s spent on the entry run
-    assert abs(slow - (_audit.TIME_TARGET_S - 25.0 - _audit.DOC_RESERVE_S)) < 0.5
+    assert abs(slow - (_audit.TIME_TARGET_S - 25.0)) < 0.5
     run.audit_started = now - 35.0  # a first run that stopped before scoring took 10 s more: it counts
     retried = run._replay_budget(now - 25.0, 25.0, [])
-    assert abs(retried - max(_audit.MIN_REPLAY_S, _audit.TIME_TARGET_S - 35.0 - _audit.DOC_RESERVE_S)) < 0.5
+    assert abs(retried - max(_audit.MIN_REPLAY_S, _audit.TIME_TARGET_S - 35.0)) < 0.5
     run.audit_started = None
     run.pipeline_mode = "on"  # the pipeline test reruns the entry point PIPELINE_FLIPS + 1 times
     assert run._replay_budget(now - 10.0, 10.0, []) == _audit.MIN_REPLAY_S
+
+
+def test_the_document_test_keeps_the_time_its_replays_take() -> None:
+    """Where the script isolates documents, the replay budget leaves the document test its time:
+    per tested call, the unflipped run and the flipped streams at the call's own entry-run time."""
+    from golf_audit.causality.docflip import DOCS_TESTED
+    from golf_audit.submission import audit as _audit
+
+    run = _audit._DynamicRun.__new__(_audit._DynamicRun)
+    run.tree, run.twin = ast.parse("def eval_val(tokens, bos_id):\n    doc_starts = (tokens == bos_id).nonzero()\n"
+                                   "    return doc_starts\n"), None
+    calls = [{"id": 0, "name": "eval_val", "error": None, "rule": "ce", "replayable": True, "adapted": False,
+              "seconds": 4.0}]
+    assert run._doc_reserve(calls) == (1 + DOCS_TESTED) * 4.0
+    run.twin = object()  # a twin takes every other flipped stream
+    assert run._doc_reserve(calls) == (1 + -(-DOCS_TESTED // 2)) * 4.0
+    calls[0]["seconds"] = 0.01
+    assert run._doc_reserve(calls) == _audit.DOC_RESERVE_S  # never below the floor
+    run.tree = ast.parse("x = 1\n")
+    assert run._doc_reserve(calls) == 0.0
 
 
 def test_a_checkpoint_the_folder_does_not_ship_is_not_carried_into_the_audit(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ Everything here works on source text and never executes it:
   in ``Hyperparameters`` or anywhere else), with their defaults;
 * the tiny configuration to put in them: widths, vocabulary, sequence and batch sizes shrunk
   with their *derived* sizes kept consistent (head dim, partial RoPE dims, GQA ratio); the depth
-  is kept where another variable indexes or counts layers (``VE_LAYERS``, loop ranges, XSA's last
-  N), so those stay valid, and shrunk to ``TINY_LAYERS`` where ``NUM_LAYERS`` is the only one; eval
+  shrinks with every layer position mapped onto the shallower stack (loop ranges, XSA's last N,
+  ``VE_LAYERS``: ``_depth_plan``), and is kept where a layer variable is not understood; eval
   features switched on (SLOT, TTT, n-gram, PPM, ... and the flags the logged run had on), CUDA-only
   paths switched off, thresholds (chunk sizes, prefix documents, warm-ups) small enough to fire
   on the audit stream;
@@ -31,8 +31,8 @@ TINY_STRIDE = 16
 TINY_DIM = 64
 TINY_HEAD_DIM = 32
 TINY_VOCAB = 256
-TINY_LAYERS = 4  # depth when nothing else names a layer (an even split keeps U-Net halves)
-# words of variables that index or count layers: while one is set, the depth is kept
+TINY_LAYERS = 4  # the least depth of a shrunk stack (an even split keeps U-Net halves)
+# words of variables that index or count layers: their values are mapped when the depth shrinks
 LAYER_WORDS = {"LAYER", "LAYERS", "LOOP", "LOOPS", "RECUR", "RECURRENCE", "XSA", "DEPTH", "ENCODER", "DECODER",
                "PARALLEL", "BLOCKS", "UNET"}
 # Eval features: switched on so the audit reaches the code the submission claims.
@@ -217,7 +217,6 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
     while heads % kv:
         kv -= 1
     scale = TINY_DIM / dim0
-    shallow = _shallow_depth(by_name, num, submitted)
 
     for name, var in by_name.items():
         words = _words(name)
@@ -233,8 +232,6 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
                 "DATA", "DATASET", "DATASETS"} else "OTHER"]
         if name == "VOCAB_SIZE":
             env[var.name] = str(TINY_VOCAB)
-        elif name == "NUM_LAYERS" and shallow:
-            env[var.name] = str(TINY_LAYERS)
         elif name in ("MODEL_DIM", "EMBEDDING_DIM", "EMBED_DIM") or (name.endswith("_INNER_DIM") and value):
             env[var.name] = str(TINY_DIM if name == "MODEL_DIM" else max(8, int(round((value or dim0) * scale))))
         elif name == "NUM_HEADS":
@@ -302,25 +299,98 @@ def tiny_env(variables: list[EnvVar], submitted: dict[str, tuple[str, str]] | No
             env[var.name] = "0"
         elif any(w in name for w in CUDA_ONLY_WORDS) and _is_flag(var):
             env[var.name] = "0"
-    env.update(overrides or {})
+    overrides = overrides or {}
+    if not any(_words(k.upper()) & LAYER_WORDS for k in overrides):  # a layer the user set keeps the depth
+        env.update(_depth_plan(by_name, env))
+    env.update(overrides)
     return env
 
 
-def _shallow_depth(by_name: dict[str, EnvVar], num: dict[str, float | None],
-                   submitted: dict[str, tuple[str, str]]) -> bool:
-    """Whether ``NUM_LAYERS`` can shrink to ``TINY_LAYERS``: it is deeper, and no other variable
-    indexes or counts layers (a layer list, a loop range, XSA's last N, a recurrence count) with a
-    value that is not zero or off, by default or in the submitted run."""
-    depth = num.get("NUM_LAYERS")
-    if depth is None or depth <= TINY_LAYERS:
-        return False
-    for name, var in by_name.items():
+def _depth_plan(by_name: dict[str, EnvVar], env: dict[str, str]) -> dict[str, str]:
+    """A shallower stack with the same layout: ``NUM_LAYERS`` and every layer position, by
+    variable name (empty: the depth is kept).
+
+    Each variable that names a layer (a loop's start and end, a parallel start layer, XSA's last
+    N, a frozen first N, a list such as ``VE_LAYERS="9,10"``) marks a boundary in ``0..depth``.
+    Every stretch between two boundaries keeps at least one layer, and the stretches grow back to
+    ``TINY_LAYERS`` if they come to fewer. The boundaries are mapped in order, so equal
+    values stay equal, different ones different, and a loop over layers 3..5 of 11 becomes one
+    over 1..2 of 4 whether its end is inclusive or not. A layer variable whose value is not
+    one of these (a count such as ``N_INT6_LAYERS``, a negative index, a value that no env var
+    can set) keeps the depth.
+    """
+    var = by_name.get("NUM_LAYERS")
+    depth = _number(var.default) if var is not None else None
+    if depth is None or depth != int(depth) or depth <= TINY_LAYERS:
+        return {}
+    depth = int(depth)
+    marks: list[tuple[str, str, list[int]]] = []
+    for name, v in by_name.items():
         if name == "NUM_LAYERS" or not _words(name) & LAYER_WORDS or _pass_count(name):
             continue
-        values = [var.default] + ([submitted[var.name][0]] if var.name in submitted else [])
-        if not all(_off(raw) for raw in values):
-            return False
-    return True
+        role = _layer_role(name, v, env.get(v.name, v.default), depth)
+        if role is None:
+            return {}
+        if role[0] != "other":
+            marks.append((v.name, *role))
+    points = {0, depth}
+    for _, role, values in marks:
+        points.update(depth - x if role == "last" else x for x in values)
+        if role == "list":
+            points.update(x + 1 for x in values)
+    edges = sorted(points)
+    size = [1] * (len(edges) - 1)
+    room = [b - a - 1 for a, b in zip(edges, edges[1:])]
+    while sum(size) < TINY_LAYERS and any(room):
+        i = max(range(len(room)), key=lambda k: room[k])
+        size[i], room[i] = size[i] + 1, room[i] - 1
+    new_depth = sum(size)
+    if new_depth >= depth:
+        return {}
+    where = {edges[0]: 0}
+    for i, n in enumerate(size):
+        where[edges[i + 1]] = where[edges[i]] + n
+    plan = {var.name: str(new_depth)}
+    for name, role, values in marks:
+        if role == "last":
+            plan[name] = str(new_depth - where[depth - values[0]])
+        elif role == "list":
+            plan[name] = ",".join(str(where[x]) for x in values)
+        else:
+            plan[name] = str(where[values[0]])
+    return plan
+
+
+def _layer_role(name: str, var: EnvVar, raw: str, depth: int) -> tuple[str, list[int]] | None:
+    """What a layer variable's value says about positions in the stack (see ``_depth_plan``):
+    ("index", [i]) a layer number (``LOOP_START``, ``PARALLEL_START_LAYER``), ("last", [n]) a
+    count from the end (``XSA_LAST_N``), ("first", [n]) a count from the start
+    (``TTT_FREEZE_BLOCKS``), ("list", [...]) layer numbers (``VE_LAYERS``), ("other", []) no
+    position at all (a flag, a mode such as "mean", a training step, a rank); None: unknown."""
+    words = _words(name)
+    value = _literal(raw)
+    if _is_flag(var) or isinstance(value, bool) or words & {"STEP", "STEPS", "ITER", "ITERS", "FRAC", "FRACTION",
+                                                            "RANK", "LANE", "MODE", "LR", "DIM"}:
+        return "other", []
+    text = raw.strip().strip("'\"") if not isinstance(value, str) else value.strip()
+    if isinstance(value, (tuple, list)) or (isinstance(value, str) and not re.fullmatch(r"\s*-?\d+\s*", text)) \
+            or value is None and "," in text:
+        if not re.fullmatch(r"[\d\s,]*", text):
+            return ("other", []) if not re.search(r"\d", text) else None  # "mean"; "3-5" is unknown
+        items = [int(x) for x in text.replace(" ", "").split(",") if x]  # "9,10", or "" (no layers)
+        ok = words & {"LAYERS", "BLOCKS"} and all(0 <= x < depth for x in items)
+        return ("list", items) if ok and items else ("other", []) if ok else None
+    number = _number(raw)
+    if number is None or number != int(number):
+        return None
+    n = int(number)
+    if "LAST" in words:
+        return ("last", [n]) if 0 <= n <= depth else None
+    if words & {"FREEZE", "FROZEN", "FIRST"}:
+        return ("first", [n]) if 0 <= n <= depth else None
+    if words & {"START", "END", "FROM", "AT"} or name.endswith("_LAYER"):
+        return ("index", [n]) if 0 <= n <= depth else None
+    return ("other", []) if n == 0 else None  # EGGROLL_LAYERS=0: none; a count of some layers is unknown
 
 
 def _pass_count(name: str) -> bool:

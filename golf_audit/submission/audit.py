@@ -58,7 +58,7 @@ TWIN_WAIT_S = 10.0  # the least the audit waits for the twin's entry run once th
 HARDCODED_ENTRY_S = 45.0  # the entry run of a script whose sizes are module constants (it runs at full size)
 TWIN_ENTRY_LIMIT_S = 20.0  # a twin whose entry run lasts longer is stopped (twin.Setup); the first child then
 # runs its later scoring calls on two threads
-DOC_RESERVE_S = 3.0
+DOC_RESERVE_S = 3.0  # the least kept for the document test (GA-DOC), which runs after the flip tests
 PIPELINE_FLIPS = 4
 # A submission runs in float32 and its rows are rebuilt in float64 from float32 logits: one
 # float32 ulp of one logit (6e-8 relative: up to ~6e-7 nats at |logit| ~ 10) moves a row by
@@ -599,13 +599,27 @@ class _DynamicRun:
         """Seconds of flip replays: ``budget_s``, less what keeps the whole audit near TIME_TARGET_S.
 
         What is left after the entry run is shared with the pipeline test (PIPELINE_FLIPS + 1
-        entry runs, when it runs) and the document check; never below MIN_REPLAY_S (each flip
-        test still runs at least MIN_FLIPS flips).
+        entry runs, when it runs) and the document test (``_doc_reserve``); never below
+        MIN_REPLAY_S (each flip test still runs at least MIN_FLIPS flips).
         """
         spent = time.perf_counter() - (self.audit_started or t_open)
         later = (PIPELINE_FLIPS + 1) * entry_seconds if self._wants_pipeline(calls) else 0.0
-        left = TIME_TARGET_S - spent - later - DOC_RESERVE_S
+        left = TIME_TARGET_S - spent - later - self._doc_reserve(calls)
         return max(MIN_REPLAY_S, min(self.budget_s, left))
+
+    def _doc_reserve(self, calls: list[dict[str, Any]]) -> float:
+        """The document test's time, from the entry run's own time for each call it will replay:
+        an unflipped run and DOCS_TESTED flipped streams per call, the streams shared with the twin
+        when there is one; DOC_RESERVE_S at the least. Nothing where the script claims no
+        document isolation (the test is then not applicable and runs nothing)."""
+        from ..causality.docflip import DOCS_TESTED
+        from . import doccheck
+
+        if not doccheck.isolation_claims(self.tree):
+            return 0.0
+        runs = 1 + (-(-DOCS_TESTED // 2) if getattr(self, "twin", None) is not None else DOCS_TESTED)
+        tested = doccheck.tested_calls(calls, self.tree)
+        return max(DOC_RESERVE_S, sum(runs * float(c.get("seconds") or 0.0) for c in tested))
 
     def _choose(self, calls: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
         """Per scoring function: its last replayable call with a capture, or why there is none."""

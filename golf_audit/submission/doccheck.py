@@ -76,6 +76,12 @@ def doc_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list({c["id"]: c for c in picks}.values())
 
 
+def tested_calls(calls: list[dict[str, Any]], tree: ast.Module) -> list[dict[str, Any]]:
+    """Of ``doc_calls``, those whose function builds the isolation itself (or an inline block)."""
+    return [c for c in doc_calls(calls) if isolation_claims(tree, c["name"].split(" ")[0])
+            or c["name"].startswith("inline block")]
+
+
 def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tokens: torch.Tensor, tree: ast.Module,
               vocab: int, tolerance: float, twin: ChildProcess | None = None,
               twin_agrees: set[int] | None = None) -> CheckResult:
@@ -90,8 +96,7 @@ def doc_check(child: ChildProcess, script: str, calls: list[dict[str, Any]], tok
     if not claims:
         return _result(Status.NOT_APPLICABLE, "the script does not claim document isolation (no BOS-aware attention "
                        "split, per-document reset or BOS mask): it reads the validation stream as one text", [], data)
-    picked = [c for c in doc_calls(calls) if isolation_claims(tree, c["name"].split(" ")[0])
-              or c["name"].startswith("inline block")]
+    picked = tested_calls(calls, tree)
     if not picked:
         if doc_calls(calls):
             return _result(Status.NOT_APPLICABLE, "the scoring functions that ran do not build document isolation "
