@@ -395,19 +395,10 @@ def _layer_role(name: str, var: EnvVar, raw: str, depth: int) -> tuple[str, list
 
 def _pass_count(name: str) -> bool:
     """How many times the whole stack runs (``EVAL_DEPTH_RECURRENCE``, a bare ``NUM_LOOPS``): any
-    depth takes it; a loop over some layers names them (``LOOP_START``), and that keeps the depth."""
+    depth takes it; a loop over some layers names them (``LOOP_START``): positions ``_depth_plan`` maps."""
     words = _words(name)
     return bool(words & {"RECURRENCE", "REPEAT", "REPEATS", "LOOPS"}) and not words & {
         "START", "END", "LAYER", "LAYERS", "LAST", "FROM", "AT", "FIRST"}
-
-
-def _off(raw: str) -> bool:
-    """A value that switches a layer feature off: 0, False, an empty or "none"/"off" string."""
-    lit = _literal(raw)
-    if lit is False or _number(raw) == 0:
-        return True
-    text = (lit if isinstance(lit, str) else raw).strip().strip("'\"").lower()
-    return text in ("", "0", "none", "off", "false")
 
 
 def flag_values(variables: list[EnvVar], env: dict[str, str]) -> dict[str, bool]:
