@@ -29,7 +29,11 @@ class FakeSource:
       * "noise"   - nondeterministic (fresh noise each run);
       * "mass"    - rows sum to 2 (an unnormalized boost);
       * "ulp"     - the row scoring target i moves by ~1e-9 nats with target i (float32-rounding
-                    size: a kernel choice that depends on the batch, not a leak of any use).
+                    size: a kernel choice that depends on the batch, not a leak of any use);
+      * "tilt"    - the rows are the bigram's, but the score of every target equal to its input
+                    token gets 0.5 nats off (a tilt gated on the realized token, after the softmax
+                    the rows come from): causal, and the rows sum to 1, yet they are not what was
+                    scored.
     """
 
     def __init__(self, leak: str | None = None, name: str | None = None) -> None:
@@ -64,6 +68,8 @@ class FakeSource:
         elif self.leak == "ulp":
             rows = rows + 1e-10 * tgt[:, None].double()
         nll = -rows.gather(1, tgt[:, None])[:, 0]
+        if self.leak == "tilt":
+            nll = nll - 0.5 * (tgt == inputs).double()
         n = nll.numel()
         return Scored(nll.numpy().copy(), np.ones(n, dtype=np.int64), float(nll.sum()), n, n,
                       {int(p): rows[int(p)].numpy().copy() for p in logprob_positions})

@@ -53,6 +53,24 @@ def test_unnormalized_rows_fail_normalization_only():
     assert abs(res.normalization.worst_mass - 2.0) < 1e-9
 
 
+def test_rows_are_checked_to_be_what_was_scored():
+    """Known good: the bigram's score is its row's -log p(target) at every checked row. Known bad: a
+    tilt after the softmax (the score of a repeated token gets 0.5 nats off) leaves rows that sum
+    to 1 but are not the scored distribution: still causal, never "rows sum to 1"."""
+    good = audit_source(FakeSource(), stream(), flips=8)
+    assert good.normalization.shown and good.normalization.rows_unscored == 0
+    assert good.normalization.rows_checked > 8, "the flips' rows and an even sample of others"
+    assert good.summary.endswith("rows sum to 1")
+    tilted = audit_source(FakeSource("tilt"), stream(), flips=8)
+    assert tilted.status is Status.PASS and tilted.failed_tests == [], tilted.summary
+    norm = tilted.normalization
+    assert not norm.shown and 0 < norm.rows_unscored < norm.rows_checked and norm.rows_off == 0
+    t, score, own = norm.unscored_example
+    assert abs((own - score) - 0.5) < 1e-9
+    assert "rows sum to 1" not in tilted.summary.replace("the rows sum to 1 but are not what was scored", "")
+    assert "not what was scored" in tilted.summary
+
+
 def test_rowless_source_skips_row_tests_but_still_runs_flips():
     res = audit_source(RowlessSource(), stream(), flips=8)
     assert res.status is Status.PASS
@@ -140,3 +158,32 @@ def test_a_flip_never_lands_on_a_control_token_of_a_source_that_keeps_them() -> 
     unguarded = DocumentSource()
     unguarded.first_flip_token = 0  # flips may then remove a BOS: the score moves, a (false) leak
     assert audit_source(unguarded, tokens, flips=96, seed=0).status is Status.FAIL
+
+
+def test_rows_that_are_not_the_score_leave_the_normalized_concern_to_the_static_checks():
+    """A submission whose scores are tilted after the softmax: its normalized concern is decided
+    statically (with the reason), never "dynamic test passed"; GA-DYN's normalization row is
+    not-run with the reason, never pass."""
+    from types import SimpleNamespace
+
+    from golf_audit.checks.collect import dynamic_outcome
+    from golf_audit.submission.audit import FunctionVerdict, _concerns
+
+    def verdict(name, leak):
+        res = audit_source(FakeSource(leak), stream(), flips=8)
+        return FunctionVerdict(name, 10, res.status, res.summary, causality=res, reported=True)
+
+    tilted = _concerns("train_gpt.py", [verdict("eval_val_tilt", "tilt")], [], [])["normalized"]
+    assert tilted.status is Status.PASS and tilted.decided_by == "static"
+    assert "not what was scored" in tilted.summary and "eval_val_tilt" in tilted.summary
+    both = _concerns("train_gpt.py", [verdict("eval_val", None), verdict("eval_val_tilt", "tilt")], [], [])
+    assert both["normalized"].decided_by == "dynamic+static" and "1 dynamic test(s) passed" in both["normalized"].summary
+    assert "eval_val_tilt" in both["normalized"].summary
+    plain = _concerns("train_gpt.py", [verdict("eval_val", None)], [], [])["normalized"]
+    assert plain.summary == "1 dynamic test(s) passed"
+    audit = SimpleNamespace(path="train_gpt.py", functions=[verdict("eval_val_tilt", "tilt")], decided_by="dynamic",
+                            seconds=1.0)
+    out = dynamic_outcome(audit, "normalization")
+    assert out.status is Status.NOT_RUN and "not what was scored" in out.evidence[0].message
+    audit.functions = [verdict("eval_val", None)]
+    assert dynamic_outcome(audit, "normalization").status is Status.PASS

@@ -26,7 +26,7 @@ slot(context, window)   fail (norm)   ✖ fail   ✔      norm                 �
 
 ✖ target-leak: the row scoring a target moved when that target changed (12/12 rows) [target channel]
 ✖ context-leak: flipping a token changed earlier scores in 5/6 flips (max |ΔNLL| 0.0124 nats; e.g. flip 80 → target 55, Δ +0.0124); the row scoring a target moved when that target changed (12/12 rows) [target and context channel]
-✖ slot(context, window): 6/6 rows do not sum to 1 (worst Σp = 2)
+✖ slot(context, window): 66/66 rows do not sum to 1 (worst Σp = 2)
 """
 
 

@@ -460,6 +460,8 @@ def test_a_hand_made_score_is_recorded_against_its_target_argument(tmp_path: Pat
     assert sites == ["mix_and_score", "tilt"]
     for call in cap.calls:
         assert (call.targets == y.numpy()).all(), call.site
+        # the score itself is kept, never as a width-1 "row" (its log-softmax would sum to 1 whatever was scored)
+        assert call.logits is None, call.site
 
 
 def test_readme_prose_around_a_command_assignment_is_not_part_of_the_value(tmp_path: Path) -> None:

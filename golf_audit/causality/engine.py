@@ -19,7 +19,10 @@ Tests, in order (DOMAIN.md §4):
   predicted when the evaluator saw it than when it saw a random wrong one.
 * **distribution** - the log-probability row used to score target i must be identical when
   target i (or anything later) changes: it catches a self-leak that NLLs alone cannot.
-* **normalization** - every row's probabilities sum to 1.
+* **normalization** - every row's probabilities sum to 1 (the flips' rows and NORM_ROWS more),
+  and each row is the distribution that was scored: a target's score is the row's -log p of
+  it. Where it is not (a tilt or a mixer after the softmax the rows come from), the rows' Σp
+  says nothing about the score, and the result says so (``rows_unscored``): never "rows sum to 1".
 
 Which channel leaked is named from where the change landed: *target channel* when the score
 of the flipped target itself (or another target scored in the same unit, e.g. the same
@@ -50,6 +53,11 @@ __all__ = ["DEFAULT_FLIPS", "DEFAULT_NORM_TOLERANCE", "DEFAULT_TOLERANCE", "Audi
            "DistributionOutcome", "Example", "FlipTestOutcome", "NllSource", "NormalizationOutcome", "SelfPrediction",
            "audit_source", "audit_sources", "choose_flips", "default_workers", "run_flip", "worker_pool",
            "wrong_tokens"]
+
+NORM_ROWS = 64  # rows the normalization test reads besides the flips' (targets scored once, evenly spread)
+# a score and its row's -log p(target) are rebuilt from the same float32 logits: they agree far
+# closer than this; a tilt or a mixture moves a score by far more
+SCORE_ROW_TOLERANCE = 1e-3
 
 
 # ----------------------------------------------------------------------------- flip choice
@@ -214,10 +222,18 @@ def _baseline(source: NllSource, tokens: torch.Tensor, options: AuditOptions) ->
         ids = tokens.reshape(-1)[1:1 + scored.size].numpy()
         flippable[:ids.size] &= ids >= low
     flips = choose_flips(flippable, options.flips, options.seed, _boundaries(source, scored.size, options))
-    full = source.run(tokens, logprob_positions=flips)
+    full = source.run(tokens, logprob_positions=sorted(set(flips) | set(_row_sample(first.count))))
     wrongs = [low + w for w in wrong_tokens([int(tokens[f + 1]) - low for f in flips], int(source.vocab_size) - low,
                                             options.seed)]
     return {"first": first, "base": full, "flips": flips, "wrongs": wrongs, "seconds": time.process_time() - t0}
+
+
+def _row_sample(count: np.ndarray, size: int = NORM_ROWS) -> list[int]:
+    """Targets scored once, evenly spread: the rows the normalization test reads besides the flips'."""
+    once = np.flatnonzero(np.asarray(count) == 1)
+    if once.size <= size:
+        return once.tolist()
+    return once[np.linspace(0, once.size - 1, size).round().astype(int)].tolist()
 
 
 def _slim(base: Scored, flips: Sequence[int]) -> Scored:
@@ -374,7 +390,7 @@ def _verdict(src: NllSource, tokens: torch.Tensor, plan: dict[str, Any], records
     has_rows = bool(base.logprobs)
     if has_rows:
         res.distribution = DistributionOutcome()
-        res.normalization = _normalization(base, options.norm_tolerance)
+        res.normalization = _normalization(base, options.norm_tolerance, tokens)
     advantages = []
     for rec in records:
         _merge(res.stream_flip, rec, rec.stream_pos, rec.stream_delta, units)
@@ -412,9 +428,12 @@ def _verdict(src: NllSource, tokens: torch.Tensor, plan: dict[str, Any], records
     return res
 
 
-def _normalization(base: Scored, tol: float) -> NormalizationOutcome:
+def _normalization(base: Scored, tol: float, tokens: torch.Tensor | None = None) -> NormalizationOutcome:
+    """Σp of every row; with ``tokens``, also whether each row is the scored distribution: the
+    score of a target scored once must be the row's -log p(target) (to SCORE_ROW_TOLERANCE)."""
     out = NormalizationOutcome()
-    for row in base.logprobs.values():
+    ids = None if tokens is None else tokens.reshape(-1).numpy()
+    for pos, row in sorted(base.logprobs.items()):
         mass = float(np.exp(row).sum())
         err = abs(mass - 1.0)
         out.rows_checked += 1
@@ -422,6 +441,14 @@ def _normalization(base: Scored, tol: float) -> NormalizationOutcome:
             out.rows_off += 1
         if out.worst_mass is None or not err <= out.max_abs_mass_error:
             out.max_abs_mass_error, out.worst_mass = err, mass
+        if ids is None or pos + 1 >= ids.size or base.count[pos] != 1:
+            continue
+        target = int(ids[pos + 1])
+        score, own = float(base.nll[pos]), float(-row[target]) if 0 <= target < row.size else math.nan
+        if not abs(score - own) <= SCORE_ROW_TOLERANCE:
+            out.rows_unscored += 1
+            if out.unscored_example is None:
+                out.unscored_example = (int(pos), score, own)
     return out
 
 
@@ -439,10 +466,24 @@ def _channels(res: CausalityResult, have_units: bool) -> list[str]:
     return [name for name, found in (("target", target), ("context", context)) if found]
 
 
+def _rows_note(norm: NormalizationOutcome | None) -> str:
+    if norm is None:
+        return ""
+    if norm.shown:
+        return ", rows sum to 1"
+    where = ""
+    if norm.unscored_example is not None:
+        t, score, own = norm.unscored_example
+        where = f"; e.g. target {t}: score {score:.4g} nats, row {own:.4g}"
+    return (f"; the rows sum to 1 but are not what was scored: at {norm.rows_unscored}/{norm.rows_checked} rows the "
+            f"score is not the row's -log p(target){where} (a tilt or mixer after the softmax): Σp of the scored "
+            "distribution is not shown")
+
+
 def _summary(res: CausalityResult) -> str:
     if res.status is Status.PASS:
         return (f"causal: {res.stream_flip.flips} flips left every earlier score unchanged "
-                f"(tolerance {res.tolerance:g} nats)" + ("" if res.normalization is None else ", rows sum to 1"))
+                f"(tolerance {res.tolerance:g} nats)" + _rows_note(res.normalization))
     parts = []
     ex = res.stream_flip.example or res.target_flip.example
     if res.stream_flip.flips_with_leak or res.target_flip.flips_with_leak:

@@ -60,6 +60,8 @@ class NormalizationJSON(TypedDict):
     rows_off: int
     max_abs_mass_error: Optional[float]
     worst_mass: Optional[float]
+    rows_unscored: int  # rows whose -log p(target) is not the score there
+    unscored_example: Optional[list[float]]  # [target, score, -log p(target) of the row]
 
 
 class SelfPredictionJSON(TypedDict):

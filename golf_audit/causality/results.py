@@ -75,6 +75,15 @@ class NormalizationOutcome:
     rows_off: int = 0
     max_abs_mass_error: float = 0.0  # max |Σ p - 1|
     worst_mass: float | None = None
+    # rows whose -log p(target) is not the score at that target (a tilt or mixer applied after the
+    # softmax the rows come from): their Σp says nothing about the distribution that was scored
+    rows_unscored: int = 0
+    unscored_example: tuple[int, float, float] | None = None  # (target, score, -log p(target) of the row)
+
+    @property
+    def shown(self) -> bool:
+        """Whether the rows are the scored distribution, so that their Σp is the score's."""
+        return self.rows_unscored == 0
 
 
 @dataclass

@@ -213,6 +213,13 @@ def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
                 statuses.append(Status.NOT_RUN)
                 evidence.append(Evidence(f"{fn.name}: gives no log-prob rows to check", file=script, line=fn.line))
                 continue
+            if not norm.shown:
+                statuses.append(Status.NOT_RUN)
+                evidence.append(Evidence(f"{fn.name}: its rows are not what was scored: at {norm.rows_unscored}/"
+                                         f"{norm.rows_checked} rows the score differs from the row's -log p(target) "
+                                         "(a tilt or mixer after the softmax); their Σp says nothing of the score",
+                                         file=script, line=fn.line))
+                continue
             ok = norm.rows_off == 0
             statuses.append(Status.PASS if ok else Status.FAIL)
             evidence.append(Evidence(

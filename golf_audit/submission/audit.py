@@ -864,6 +864,16 @@ def diagnostic_errors(verdicts: list[FunctionVerdict]) -> list[FunctionVerdict]:
     return errors if reported_passed else []
 
 
+def _sum_not_shown(v: FunctionVerdict) -> str:
+    """Why a function's flip test cannot show that its scores are normalized ("" when it does)."""
+    norm = v.causality.normalization if v.causality is not None else None
+    if norm is None:
+        return "no scoring row could be checked"
+    if not norm.shown:
+        return f"its rows are not what was scored ({norm.rows_unscored}/{norm.rows_checked} scores differ from the row)"
+    return ""
+
+
 def _concerns(path: str, verdicts: list[FunctionVerdict], static_results: list[CheckResult],
               checks: list[CheckResult]) -> dict[str, ConcernVerdict]:
     script = Path(path).name
@@ -899,9 +909,15 @@ def _concerns(path: str, verdicts: list[FunctionVerdict], static_results: list[C
                                           "none", [Evidence(f"{v.name}: {v.summary}", file=script, line=v.line or None)
                                                    for v in errors])
         elif passed:
-            if concern == "normalized" and not any(v.causality and v.causality.normalization for v in passed):
-                out[concern] = ConcernVerdict(concern, Status.PASS, "no scoring row could be checked for Σp = 1 and no "
+            unshown = {v.name: _sum_not_shown(v) for v in passed if concern == "normalized" and _sum_not_shown(v)}
+            why = "; ".join(f"{name}: {reason}" for name, reason in unshown.items())
+            if unshown and len(unshown) == len(passed):
+                out[concern] = ConcernVerdict(concern, Status.PASS, f"Σp = 1 could not be shown ({why}) and no "
                                               "static pattern was found (decided statically)", "static")
+            elif unshown:
+                out[concern] = ConcernVerdict(concern, Status.PASS, f"{len(passed) - len(unshown)} dynamic test(s) "
+                                              f"passed; Σp = 1 not shown for {why}: no static pattern was found there",
+                                              "dynamic+static")
             else:
                 out[concern] = ConcernVerdict(concern, Status.PASS, f"{len(passed)} dynamic test(s) passed",
                                               "dynamic+static")

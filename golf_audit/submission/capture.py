@@ -147,8 +147,10 @@ class CrossEntropyCapture:
         name = next((n for n in shaped if TARGET_NAME.search(n)), shaped[0])
         t = frame.f_locals[name]
         target = t.reshape(-1, t.shape[-1]) if t.dim() >= 2 else t.reshape(1, -1)
+        # a hand-made score keeps no row: its output is the score itself, not logits over the vocabulary
+        # (a width-1 "row" would sum to 1 whatever was scored)
         self._record(f"{code.co_filename}:{code.co_name}", out.detach().reshape(-1, 1),
-                     target, out.detach().reshape(target.shape), -100)
+                     target, out.detach().reshape(target.shape), -100, keep_logits=False)
 
     def __exit__(self, *exc: Any) -> None:
         if self.producers:
@@ -157,7 +159,8 @@ class CrossEntropyCapture:
         torch.logsumexp = self._lse_orig  # type: ignore[assignment]
         torch.Tensor.gather = self._gather_orig  # type: ignore[method-assign]
 
-    def _record(self, site: str, inputs: torch.Tensor, target: torch.Tensor, nll: torch.Tensor, ignore_index: int) -> None:
+    def _record(self, site: str, inputs: torch.Tensor, target: torch.Tensor, nll: torch.Tensor, ignore_index: int,
+                keep_logits: bool = True) -> None:
         t = target.detach().reshape(-1).long().cpu().numpy()
         v = nll.detach().reshape(-1).float().double().cpu().numpy()
         if target.dim() >= 2:
@@ -168,7 +171,7 @@ class CrossEntropyCapture:
             width = max(t.size, 1)
         t = np.where(t == ignore_index, -1, t)
         logits = None
-        if inputs.dim() == 2 and inputs.shape[0] == t.size and inputs.numel() <= MAX_KEPT_LOGITS:
+        if keep_logits and inputs.dim() == 2 and inputs.shape[0] == t.size and inputs.numel() <= MAX_KEPT_LOGITS:
             logits = inputs.detach().float().cpu()
         self.calls.append(Call(site, t.reshape(-1, width), v.reshape(-1, width), logits, torch.is_grad_enabled()))
 
