@@ -181,6 +181,9 @@ def test_rows_that_are_not_the_score_leave_the_normalized_concern_to_the_static_
     assert "eval_val_tilt" in both["normalized"].summary
     plain = _concerns("train_gpt.py", [verdict("eval_val", None)], [], [])["normalized"]
     assert plain.summary == "1 dynamic test(s) passed"
+    pipeline = FunctionVerdict("pipeline (whole entry point)", 0, Status.PASS, "causal", kind="pipeline")
+    with_pipeline = _concerns("train_gpt.py", [verdict("eval_val", None), pipeline], [], [])["normalized"]
+    assert with_pipeline.summary == "2 dynamic test(s) passed", "a pipeline rerun has no rows of its own to show"
     audit = SimpleNamespace(path="train_gpt.py", functions=[verdict("eval_val_tilt", "tilt")], decided_by="dynamic",
                             seconds=1.0)
     out = dynamic_outcome(audit, "normalization")
