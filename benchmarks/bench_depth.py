@@ -48,7 +48,11 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=2)
     args = parser.parse_args()
     for script in args.scripts:
-        variables = analyze.env_vars(ast.parse(script.read_text()))
+        try:
+            variables = analyze.env_vars(ast.parse(script.read_text()))
+        except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+            print(f"bench_depth: {script}: cannot be read as a Python script ({exc})", file=sys.stderr)
+            return 2
         shrunk = analyze.tiny_env(variables, analyze.submitted_config(script.parent, variables))
         own = next((v for v in variables if v.name == "NUM_LAYERS"), None)
         if own is None or "NUM_LAYERS" not in shrunk:

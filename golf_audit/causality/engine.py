@@ -475,9 +475,7 @@ def _rows_note(norm: NormalizationOutcome | None) -> str:
     if norm.unscored_example is not None:
         t, score, own = norm.unscored_example
         where = f"; e.g. target {t}: score {score:.4g} nats, row {own:.4g}"
-    return (f"; the rows sum to 1 but are not what was scored: at {norm.rows_unscored}/{norm.rows_checked} rows the "
-            f"score is not the row's -log p(target){where} (a tilt or mixer after the softmax): Σp of the scored "
-            "distribution is not shown")
+    return f"; Σp = 1, but {norm.unscored_text()}{where}: Σp of the scored distribution is not shown"
 
 
 def _summary(res: CausalityResult) -> str:

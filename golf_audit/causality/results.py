@@ -85,6 +85,11 @@ class NormalizationOutcome:
         """Whether the rows are the scored distribution, so that their Σp is the score's."""
         return self.rows_unscored == 0
 
+    def unscored_text(self) -> str:
+        """Why the rows' Σp is not the score's (one wording for the result, GA-DYN and the concern)."""
+        return (f"the rows are not what was scored: at {self.rows_unscored}/{self.rows_checked} rows the score is not "
+                "the row's -log p(target) (a tilt or mixer after the softmax)")
+
 
 @dataclass
 class SelfPrediction:

@@ -215,9 +215,7 @@ def dynamic_outcome(audit: Any, aspect: str) -> Outcome:
                 continue
             if not norm.shown:
                 statuses.append(Status.NOT_RUN)
-                evidence.append(Evidence(f"{fn.name}: its rows are not what was scored: at {norm.rows_unscored}/"
-                                         f"{norm.rows_checked} rows the score differs from the row's -log p(target) "
-                                         "(a tilt or mixer after the softmax); their Σp says nothing of the score",
+                evidence.append(Evidence(f"{fn.name}: {norm.unscored_text()}; their Σp says nothing of the score",
                                          file=script, line=fn.line))
                 continue
             ok = norm.rows_off == 0

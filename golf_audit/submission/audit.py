@@ -870,7 +870,7 @@ def _sum_not_shown(v: FunctionVerdict) -> str:
     if norm is None:
         return "no scoring row could be checked"
     if not norm.shown:
-        return f"its rows are not what was scored ({norm.rows_unscored}/{norm.rows_checked} scores differ from the row)"
+        return norm.unscored_text()
     return ""
 
 
@@ -911,7 +911,8 @@ def _concerns(path: str, verdicts: list[FunctionVerdict], static_results: list[C
         elif passed:
             # the pipeline test reruns the whole entry point for its flips: Σp is the scoring functions' to show
             scoring = [v for v in passed if v.kind != "pipeline"] or passed
-            unshown = {v.name: _sum_not_shown(v) for v in scoring if concern == "normalized" and _sum_not_shown(v)}
+            reasons = {v.name: _sum_not_shown(v) for v in scoring} if concern == "normalized" else {}
+            unshown = {name: why for name, why in reasons.items() if why}
             why = "; ".join(f"{name}: {reason}" for name, reason in unshown.items())
             if unshown and len(unshown) == len(scoring):
                 out[concern] = ConcernVerdict(concern, Status.PASS, f"Σp = 1 could not be shown ({why}) and no "
